@@ -1,0 +1,58 @@
+// The model compiler: runs a DSL model through every stage and writes its libraries, or dumps one
+// stage with --emit. Linked with the model's source, which defines cnnc_build_model().
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "compiler/emit/aot.h"
+#include "compiler/emit/c_api.h"
+#include "compiler/passes/shape_inference.h"
+#include "compiler/passes/summary.h"
+#include "dsl/dsl.h"
+
+namespace {
+
+int run(int argc, char** argv) {
+    CLI::App app{"cnnc model compiler"};
+    std::string out_dir = ".", target_name = "host", emit, pipeline = "infer";
+    app.add_option("--out-dir", out_dir, "where the libraries and headers are written");
+    app.add_option("--target", target_name, "Halide target, e.g. host, x86-64-linux-avx2");
+    app.add_option("--emit", emit, "print one stage instead of compiling")
+        ->check(CLI::IsMember({"graph", "shapes", "stmt", "schedule"}));
+    app.add_option("--pipeline", pipeline, "pipeline for --emit=stmt")
+        ->check(CLI::IsMember({"infer", "train"}));
+    CLI11_PARSE(app, argc, argv);
+
+    cnnc::ir::Graph graph = cnnc::passes::build_graph(cnnc_build_model());
+    Halide::Target target(target_name == "host" ? Halide::get_host_target().to_string()
+                                                : target_name);
+    if (emit == "graph") {
+        std::cout << cnnc::ir::print(graph);
+    } else if (emit == "shapes") {
+        std::cout << cnnc::passes::summary_table(cnnc::passes::summarize(graph));
+    } else if (emit == "stmt") {
+        std::cout << (pipeline == "infer" ? cnnc::emit::inference_stmt(graph, target)
+                                          : cnnc::emit::train_step_stmt(graph, target));
+    } else if (emit == "schedule") {
+        std::cout << cnnc::emit::train_step_schedule(graph, target);
+    } else {
+        cnnc::emit::Artifacts a{out_dir, target};
+        cnnc::emit::emit_inference(graph, a);
+        cnnc::emit::emit_c_api(graph, out_dir);
+        if (graph.loss >= 0) cnnc::emit::emit_train_step(graph, a);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return run(argc, argv);
+    } catch (const cnnc::ShapeError& e) {
+        std::cerr << "cnnc: shape error: " << e.what() << "\n";
+    } catch (const std::exception& e) {
+        std::cerr << "cnnc: error: " << e.what() << "\n";
+    }
+    return 1;
+}

@@ -1,0 +1,34 @@
+// The inference pipeline of a graph: images and parameters in, class probabilities out.
+#pragma once
+
+#include <Halide.h>
+
+#include <string>
+#include <vector>
+
+#include "compiler/ir/graph.h"
+
+namespace cnnc::lower {
+
+struct InferencePipeline {
+    Halide::ImageParam images;               // (c, x, y, n)
+    std::vector<Halide::ImageParam> params;  // one per ir::Param, in graph order
+    std::vector<Halide::Func> values;        // the Func of every node
+    Halide::Func probabilities;              // (k, n)
+
+    // Inputs in calling order: images, then the parameters.
+    std::vector<Halide::Argument> arguments() const;
+};
+
+// A C identifier for a parameter's buffer argument: "conv2d.weight" -> "conv2d_weight".
+std::string argument_name(const std::string& param_name);
+
+// ImageParams for the graph's parameters, with their extents declared and estimated.
+std::vector<Halide::ImageParam> parameter_inputs(const ir::Graph& graph, const std::string& suffix);
+
+// The images input, its per-sample extents fixed by the graph, batch free (estimated at 64).
+Halide::ImageParam image_input(const ir::Graph& graph);
+
+InferencePipeline build_inference(const ir::Graph& graph);
+
+}  // namespace cnnc::lower

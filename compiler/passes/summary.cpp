@@ -1,0 +1,67 @@
+// Computing and printing per-layer figures of a graph.
+#include "compiler/passes/summary.h"
+
+#include <cstdio>
+
+namespace cnnc::passes {
+namespace {
+
+int64_t macs_of(const ir::Graph& g, const ir::Node& n) {
+    if (n.op == Op::conv2d) {
+        const auto& a = std::get<Conv2dAttrs>(n.attrs);
+        int64_t per_output = g.input_shape(n).channels() / a.groups * a.window.kernel_h *
+                             a.window.kernel_w;
+        return n.shape.elements() * per_output;
+    }
+    if (n.op == Op::dense) return n.shape.elements() * g.input_shape(n).elements();
+    return 0;
+}
+
+std::string grouped(int64_t v) {
+    std::string digits = std::to_string(v), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
+}  // namespace
+
+Summary summarize(const ir::Graph& g) {
+    Summary s;
+    for (const ir::Node& n : g.nodes) {
+        LayerFigures f{n.name, std::string(op_name(n.op)), n.shape, 0, 0, macs_of(g, n)};
+        for (int p : n.params) f.parameters += g.params[size_t(p)].extents.elements();
+        if (n.op != Op::softmax_cross_entropy) f.activation_bytes = n.shape.elements() * 4;
+        s.parameters += f.parameters;
+        s.macs += f.macs;
+        s.activation_bytes += f.activation_bytes;
+        s.layers.push_back(f);
+    }
+    return s;
+}
+
+std::string summary_table(const Summary& s) {
+    std::string out;
+    char line[200];
+    std::snprintf(line, sizeof line, "%-16s %-22s %-14s %12s %12s %14s\n", "layer", "op",
+                  "output", "parameters", "activations", "MACs");
+    out += line;
+    out += std::string(95, '-') + "\n";
+    for (const LayerFigures& f : s.layers) {
+        std::snprintf(line, sizeof line, "%-16s %-22s %-14s %12s %12s %14s\n", f.name.c_str(),
+                      f.op.c_str(), to_string(f.shape).c_str(), grouped(f.parameters).c_str(),
+                      grouped(f.activation_bytes).c_str(), grouped(f.macs).c_str());
+        out += line;
+    }
+    out += std::string(95, '-') + "\n";
+    std::snprintf(line, sizeof line, "%-16s %-22s %-14s %12s %12s %14s\n", "total", "", "",
+                  grouped(s.parameters).c_str(), grouped(s.activation_bytes).c_str(),
+                  grouped(s.macs).c_str());
+    out += line;
+    out += "(activations in bytes per image, float32; MACs per image)\n";
+    return out;
+}
+
+}  // namespace cnnc::passes

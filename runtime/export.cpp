@@ -1,0 +1,70 @@
+// Building the standalone inference library: weights blob, assembly stub, archive.
+#include "runtime/export.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace cnnc::runtime {
+namespace fs = std::filesystem;
+
+namespace {
+
+void run_tool(const std::string& command) {
+    if (std::system(command.c_str()) != 0)
+        throw std::runtime_error("export: command failed: " + command);
+}
+
+std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// mean, std, then every parameter in graph order: the layout <model>_standalone.c reads.
+void write_blob(const ModelState& s, const fs::path& path) {
+    std::ofstream out(path, std::ios::binary);
+    const float pre[2] = {s.preprocessing.mean, s.preprocessing.std};
+    out.write(reinterpret_cast<const char*>(pre), sizeof pre);
+    for (const Tensor& t : s.params)
+        out.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.size() * 4));
+    if (!out) throw std::runtime_error("export: cannot write " + path.string());
+}
+
+// .incbin places the blob in the object file as read-only data without a C array literal, so
+// even large models assemble in a moment.
+void write_stub(const std::string& symbol, const fs::path& blob, const fs::path& path) {
+    std::ofstream out(path);
+    out << "    .section .rodata\n    .balign 64\n    .globl " << symbol << "\n" << symbol
+        << ":\n    .incbin \"" << blob.string() << "\"\n    .globl " << symbol << "_end\n"
+        << symbol << "_end:\n    .section .note.GNU-stack,\"\",@progbits\n";
+}
+
+}  // namespace
+
+std::string export_library(const ModelState& s, const ExportInputs& in, const std::string& dir) {
+    const std::string model = s.graph->name;
+    const fs::path out_dir = fs::absolute(dir), gen = in.generated_dir;
+    fs::create_directories(out_dir);
+    const fs::path work = out_dir / ("." + model + "_export");
+    fs::create_directories(work);
+
+    write_blob(s, work / "weights.bin");
+    write_stub("cnnc_" + model + "_weights", work / "weights.bin", work / "weights.s");
+    run_tool("cc -c " + quoted(work / "weights.s") + " -o " + quoted(work / "weights.o"));
+
+    const fs::path lib = out_dir / ("lib" + model + ".a");
+    const fs::path tmp = out_dir / ("lib" + model + ".a.tmp");
+    fs::remove(tmp);
+    // ar's MRI script merges the generated archive with the two objects into one library.
+    std::ofstream script(work / "merge.mri");
+    script << "create " << tmp.string() << "\naddlib " << (gen / (model + "_infer.a")).string()
+           << "\naddmod " << in.standalone_object << "\naddmod " << (work / "weights.o").string()
+           << "\nsave\nend\n";
+    script.close();
+    run_tool("ar -M < " + quoted(work / "merge.mri"));
+    fs::rename(tmp, lib);  // a failed export never leaves a half-written library behind
+    fs::copy_file(gen / (model + ".h"), out_dir / (model + ".h"),
+                  fs::copy_options::overwrite_existing);
+    fs::remove_all(work);
+    return lib.string();
+}
+
+}  // namespace cnnc::runtime

@@ -1,0 +1,25 @@
+// CPU schedule templates per op family: chosen by shapes and target, never changing results.
+#pragma once
+
+#include <Halide.h>
+
+#include "compiler/ir/graph.h"
+
+namespace cnnc::schedules::cpu {
+
+// Lanes of a float vector on the target: 16 with AVX-512, 8 with AVX2, 4 with SSE/NEON.
+int float_lanes(const Halide::Target& target);
+
+// Direct convolution over (c, x, y, n): accumulators held in vector registers across the whole
+// input-channel x kernel reduction, output channels vectorized when there are enough of them,
+// pixels otherwise; rows and images run in parallel.
+void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target);
+
+// Pooling: vectorized over channels (or pixels when channels are few), parallel over rows.
+void schedule_pool(Halide::Func pool, const ir::Node& node, const Halide::Target& target);
+
+// Dense layer as a matrix product: output features vectorized, the input-feature reduction
+// innermost but one, batch in parallel.
+void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Target& target);
+
+}  // namespace cnnc::schedules::cpu

@@ -1,0 +1,42 @@
+// Applying schedule templates to the inference pipeline and the autoscheduler to the training step.
+#include "schedules/schedule.h"
+
+#include "schedules/cpu/templates.h"
+
+namespace cnnc::schedules {
+
+using namespace Halide;
+
+void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        const ir::Node& n = g.nodes[i];
+        Func f = p.values[i];
+        switch (n.op) {
+            case Op::conv2d: cpu::schedule_conv2d(f, n, target); break;
+            case Op::max_pool: cpu::schedule_pool(f, n, target); break;
+            case Op::dense: cpu::schedule_dense(f, n, target); break;
+            // Element-wise stages and re-indexing fuse into their consumer's loops.
+            case Op::relu:
+            case Op::flatten: f.compute_inline(); break;
+            case Op::input:
+            case Op::softmax_cross_entropy: break;
+        }
+    }
+    // A few classes per image: one task per image, the class loop is too short to vectorize.
+    p.probabilities.compute_root().parallel(p.probabilities.args()[1]);
+}
+
+std::string schedule_train_step(autodiff::TrainStep& t, const Target& target) {
+    static const bool loaded = [] {
+        load_plugin(CNNC_AUTOSCHEDULER_PLUGIN);
+        return true;
+    }();
+    (void)loaded;
+    Pipeline pipeline(t.outputs());
+    // Two cores, a shared 32 MiB L3, and the loads-to-arithmetic cost balance Halide suggests.
+    MachineParams machine(2, 32 * 1024 * 1024, 40);
+    AutoSchedulerResults r = pipeline.auto_schedule(CNNC_AUTOSCHEDULER_NAME, target, machine);
+    return r.schedule_source;
+}
+
+}  // namespace cnnc::schedules
