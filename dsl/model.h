@@ -86,7 +86,7 @@ public:
 private:
     constexpr Name unique_name(Op op, std::string_view requested) const {
         Name base(requested.empty() ? op_name(op) : requested);
-        if (!requested.empty() && !has_name(base.view())) return base;
+        if (!has_name(base.view())) return base;
         for (int i = 1;; ++i) {
             Name candidate = base;
             candidate.append("_").append(i);

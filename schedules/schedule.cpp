@@ -7,21 +7,21 @@ namespace cnnc::schedules {
 
 using namespace Halide;
 
-void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        const ir::Node& n = g.nodes[i];
-        Func f = p.values[i];
-        switch (n.op) {
-            case Op::conv2d: cpu::schedule_conv2d(f, n, target); break;
-            case Op::max_pool: cpu::schedule_pool(f, n, target); break;
-            case Op::dense: cpu::schedule_dense(f, n, target); break;
-            // Element-wise stages and re-indexing fuse into their consumer's loops.
-            case Op::relu:
-            case Op::flatten: f.compute_inline(); break;
-            case Op::input:
-            case Op::softmax_cross_entropy: break;
-        }
+void schedule_node(Func f, const ir::Node& n, const Target& target) {
+    switch (n.op) {
+        case Op::conv2d: cpu::schedule_conv2d(f, n, target); break;
+        case Op::max_pool: cpu::schedule_pool(f, n, target); break;
+        case Op::dense: cpu::schedule_dense(f, n, target); break;
+        // Element-wise stages and re-indexing fuse into their consumer's loops.
+        case Op::relu:
+        case Op::flatten: f.compute_inline(); break;
+        case Op::input:
+        case Op::softmax_cross_entropy: break;
     }
+}
+
+void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) schedule_node(p.values[i], g.nodes[i], target);
     // A few classes per image: one task per image, the class loop is too short to vectorize.
     p.probabilities.compute_root().parallel(p.probabilities.args()[1]);
 }

@@ -11,6 +11,9 @@
 
 namespace cnnc::schedules {
 
+// The op family's template for one node's Func (element-wise ops are inlined into consumers).
+void schedule_node(Halide::Func f, const ir::Node& node, const Halide::Target& target);
+
 // Every stage of the inference pipeline gets its op family's template for the target.
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
                         const Halide::Target& target);

@@ -1,4 +1,4 @@
-// Naive double-precision reference ops (forward + hand-written backward) and a sequential evaluator.
+// Naive double-precision reference ops, their hand-written backward passes, a sequential net.
 //
 // These are the independent references that cnnc's generated Halide code is checked against. They
 // are written for clarity, not speed, and share nothing with the compiler: shape math, layouts and
@@ -31,7 +31,8 @@ struct Act {
     std::vector<double> v;
 
     Act() = default;
-    Act(int64_t channels, int64_t width, int64_t height, int64_t batch);  // zero-filled
+    // Zero-filled. Arguments follow the storage order (c, w, h, n), not the CxHxW of shapes.
+    Act(int64_t channels, int64_t width, int64_t height, int64_t batch);
 
     static Act flat(int64_t features, int64_t batch) { return Act(features, 1, 1, batch); }
 
@@ -181,6 +182,7 @@ struct Evaluation {
 // are added, because each layer's input shape is known from the ones before it.
 class SequentialNet {
 public:
+    // The input shape as CxHxW (images passed to evaluate() are Act(in_c, in_w, in_h, n)).
     SequentialNet(int64_t in_c, int64_t in_h, int64_t in_w);
 
     SequentialNet& conv2d(std::string name, const Conv2dSpec& spec);
@@ -256,17 +258,21 @@ struct DerivativeProbe {
     double value = 0;  // Richardson extrapolation (4*D(eps/2) - D(eps)) / 3 of central differences
     double kink = 0;
     double slope_scale = 0;  // max |one-sided slope| over the four sub-intervals
+    // Rounding bounds from the size of f: what `value` and `kink` cannot resolve below.
+    double value_noise = 0;
+    double kink_noise = 0;
 };
 DerivativeProbe probe_derivative(const std::function<double()>& f, std::span<double> params,
                                  size_t i, double eps);
 
 struct FiniteDifferenceOptions {
     double eps = 1e-5;
-    // Pass when |analytic - numeric| <= rel_tol * max(|analytic|, |numeric|, abs_floor).
+    // Pass when |analytic - numeric| <= rel_tol * max(|analytic|, |numeric|, abs_floor)
+    // + value_noise (rounding of f is not the analytic gradient's fault).
     double rel_tol = 1e-6;
     double abs_floor = 1e-6;
-    // A probe is taken as smooth when kink <= kink_tol * max(slope_scale, abs_floor); others are
-    // skipped (counted, not failed).
+    // A probe is taken as smooth when kink <= kink_tol * max(slope_scale, abs_floor) + kink_noise;
+    // others are skipped (counted, not failed).
     double kink_tol = 1e-6;
 };
 
@@ -274,13 +280,14 @@ struct GradientCheckReport {
     size_t checked = 0;
     size_t skipped_kinks = 0;
     size_t failed = 0;
-    double max_error = 0;  // max relative error over the checked probes
+    double max_error = 0;  // max relative error over the checked probes, rounding included
     size_t worst_index = 0;
     double worst_analytic = 0, worst_numeric = 0;
     std::string summary() const;
 };
 
-// Compares analytic[i] with probe_derivative(f, params, i) for each i in `indices` (all when empty).
+// Compares analytic[i] with probe_derivative(f, params, i) for each i in `indices` (all when
+// empty).
 GradientCheckReport check_gradient(const std::function<double()>& f, std::span<double> params,
                                    std::span<const double> analytic,
                                    std::span<const size_t> indices,

@@ -55,8 +55,8 @@ std::filesystem::path make_scratch_dir() {
     static std::atomic<int> counter{0};
     auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
     auto dir = std::filesystem::temp_directory_path() /
-               ("cnnc-torch-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
-                "-" + std::to_string(stamp));
+               ("cnnc-torch-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + "-" +
+                std::to_string(stamp));
     std::filesystem::create_directories(dir);
     return dir;
 }
@@ -148,7 +148,7 @@ std::string lenet_reference_script() {
 
 std::string torch_unavailable_reason() {
     // Importing torch takes about a second, and the answer cannot change within one process.
-    static const std::string reason = [] () -> std::string {
+    static const std::string reason = []() -> std::string {
         if (!std::filesystem::exists(torch_python))
             return std::string(torch_python) + " does not exist (install Debian's python3)";
         std::string command =
@@ -166,7 +166,8 @@ std::string torch_unavailable_reason() {
 std::vector<NamedArray> lenet_reference_inputs(const SequentialNet& net, const Act& images,
                                                std::span<const int32_t> labels) {
     std::vector<NamedArray> inputs;
-    for (const Param& p : net.params()) inputs.push_back(to_named_array(p.name, p.extents, p.values));
+    for (const Param& p : net.params())
+        inputs.push_back(to_named_array(p.name, p.extents, p.values));
     inputs.push_back(to_named_array("images", {images.c, images.w, images.h, images.n}, images.v));
     std::vector<double> label_values(labels.begin(), labels.end());
     inputs.push_back(to_named_array("labels", {int64_t(labels.size())}, label_values));

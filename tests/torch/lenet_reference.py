@@ -185,7 +185,9 @@ def momentum_steps(tensors, steps, lr, momentum):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description="LeNet-5 loss and gradients from PyTorch, in cnnc's storage layout.",
+        epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("input")
     parser.add_argument("output")
     parser.add_argument("--momentum-steps", type=int, default=0)

@@ -1,0 +1,137 @@
+// DSL shape inference: LeNet-5's shapes, the padding rules, and every shape error's message.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "dsl/dsl.h"
+
+using namespace cnnc;
+
+namespace {
+
+std::string error_of(auto&& build) {
+    try {
+        build();
+    } catch (const ShapeError& e) {
+        return e.what();
+    }
+    FAIL("expected a ShapeError");
+    return {};
+}
+
+}  // namespace
+
+TEST_CASE("LeNet-5 layer shapes are inferred as each layer is added") {
+    Model m("lenet5");
+    Tensor x = m.input({1, 28, 28});
+    x = conv2d(x, {.filters = 6, .kernel = 5, .padding = same});
+    CHECK(x.shape() == Shape{6, 28, 28});
+    x = max_pool(relu(x), {.kernel = 2});
+    CHECK(x.shape() == Shape{6, 14, 14});
+    x = conv2d(x, {.filters = 16, .kernel = 5});
+    CHECK(x.shape() == Shape{16, 10, 10});
+    x = flatten(max_pool(relu(x), {.kernel = 2}));
+    CHECK(x.shape() == Shape{400});
+    x = dense(x, {.units = 10});
+    CHECK(x.shape() == Shape{10});
+    softmax_cross_entropy(x);
+    CHECK(m.output_shape() == Shape{10});
+    CHECK(m.parameter_count() == 400 * 10 + 10 + 16 * 6 * 25 + 16 + 6 * 25 + 6);
+}
+
+TEST_CASE("padding modes follow o = floor((i + p - d(k-1) - 1)/s) + 1") {
+    Model m("pads");
+    Tensor x = m.input({3, 11, 10});
+    CHECK(conv2d(x, {.filters = 4, .kernel = 3, .stride = 2, .padding = same}).shape() ==
+          Shape{4, 6, 5});
+    CHECK(conv2d(x, {.filters = 4, .kernel = 3, .padding = full}).shape() == Shape{4, 13, 12});
+    CHECK(conv2d(x, {.filters = 4, .kernel = 3, .dilation = 2}).shape() == Shape{4, 7, 6});
+    Pads p{.top = 1, .bottom = 0, .left = 2, .right = 2};
+    CHECK(conv2d(x, {.filters = 4, .kernel = 3, .padding = Padding::explicit_sides, .pads = p})
+              .shape() == Shape{4, 10, 12});
+    CHECK(conv2d(x, {.filters = 6, .kernel = 3, .groups = 3}).shape() == Shape{6, 9, 8});
+}
+
+TEST_CASE("SAME padding puts the odd extra row at the end") {
+    Model m("same");
+    Tensor x = m.input({1, 8, 8});
+    conv2d(x, {.filters = 1, .kernel = 4, .padding = same});
+    const auto& w = std::get<Conv2dAttrs>(m.last().attrs).window;
+    CHECK(w.pads.top == 1);
+    CHECK(w.pads.bottom == 2);
+}
+
+TEST_CASE("a dense layer fed the wrong size names the layer and both shapes") {
+    Model m("bad");
+    Tensor x = flatten(m.input({16, 5, 5}));
+    std::string msg = error_of([&] { dense(x, {.units = 120, .inputs = 300, .name = "fc1"}); });
+    CHECK(msg == "layer 'fc1' (dense): expects [300] inputs, got [400]");
+}
+
+TEST_CASE("a dense layer on an image asks for flatten") {
+    Model m("bad");
+    Tensor x = m.input({16, 5, 5});
+    CHECK(error_of([&] { dense(x, {.units = 10}); }) ==
+          "layer 'dense' (dense): expects a flat input, got [16x5x5] (insert flatten before it)");
+}
+
+TEST_CASE("a convolution on too small an input names the layer, window and input") {
+    Model m("bad");
+    Tensor x = m.input({1, 4, 4});
+    std::string msg = error_of([&] { conv2d(x, {.filters = 2, .kernel = 5, .name = "c1"}); });
+    CHECK(msg.find("layer 'c1' (conv2d)") == 0);
+    CHECK(msg.find("window 5x5 stride 1x1 dilation 1x1 padding valid") != std::string::npos);
+    CHECK(msg.find("larger than the padded input [1x4x4]") != std::string::npos);
+}
+
+TEST_CASE("pooling past the input fails") {
+    Model m("bad");
+    Tensor x = m.input({3, 1, 1});
+    CHECK(error_of([&] { max_pool(x, {.kernel = 2}); }).find("(max_pool)") != std::string::npos);
+}
+
+TEST_CASE("invalid configurations are rejected with the layer named") {
+    Model m("bad");
+    Tensor x = m.input({6, 8, 8});
+    CHECK(error_of([&] { conv2d(x, {.filters = 4, .groups = 4, .name = "g"}); }) ==
+          "layer 'g' (conv2d): groups 4 do not divide the input channels of [6x8x8]");
+    CHECK(error_of([&] { conv2d(x, {.filters = 4, .groups = 3, .name = "g"}); }) ==
+          "layer 'g' (conv2d): groups 3 do not divide filters 4");
+    CHECK(error_of([&] { conv2d(x, {.filters = 0}); }).find("filters must be positive") !=
+          std::string::npos);
+    CHECK(error_of([&] { conv2d(x, {.filters = 2, .stride = 0}); }).find("stride must be") !=
+          std::string::npos);
+    CHECK(error_of([&] { dense(flatten(x), {.units = -1}); }).find("units must be positive") !=
+          std::string::npos);
+    CHECK(error_of([&] { softmax_cross_entropy(x); }) ==
+          "layer 'loss' (softmax_cross_entropy): expects flat class scores, got [6x8x8]");
+    CHECK(error_of([&] { m.input({1, 2, 2}); }).find("a model has one input") != std::string::npos);
+    Model empty("bad_input");
+    CHECK(error_of([&] { empty.input({1, 0, 2}); }).find("extents must be positive") !=
+          std::string::npos);
+}
+
+TEST_CASE("layer names are unique: repeated ops are numbered") {
+    Model m("names");
+    Tensor x = m.input({1, 8, 8});
+    x = relu(relu(x));
+    x = relu(x, "act");
+    relu(x, "act");
+    CHECK(m.node(1).name.view() == "relu");
+    CHECK(m.node(2).name.view() == "relu_1");
+    CHECK(m.node(3).name.view() == "act");
+    CHECK(m.node(4).name.view() == "act_1");
+}
+
+// The whole DSL runs in constant expressions: a model's output shape is a compile-time fact.
+constexpr Model tiny() {
+    Model m("tiny");
+    Tensor x = m.input({1, 8, 8});
+    x = max_pool(relu(conv2d(x, {.filters = 4, .kernel = 3, .padding = same})), {.kernel = 2});
+    softmax_cross_entropy(dense(flatten(x), {.units = 3}));
+    return m;
+}
+static_assert(tiny().output_shape() == Shape{3});
+static_assert(tiny().parameter_count() == 4 * 9 + 4 + 64 * 3 + 3);
+
+TEST_CASE("constexpr models agree with run-time ones") { CHECK(tiny().nodes().size() == 7); }
