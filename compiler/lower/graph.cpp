@@ -25,10 +25,21 @@ std::optional<Func> bias_of(const ir::Node& n, const std::vector<Func>& params) 
     return params.at(size_t(n.params[1]));
 }
 
+// A flatten that feeds a dense layer is folded into it: the dense layer reads the image-shaped
+// tensor before the flatten (see lower::dense).
+bool folds_into_dense(const ir::Graph& g, int node) {
+    for (const ir::Node& consumer : g.nodes)
+        for (int i : consumer.inputs)
+            if (i == node && consumer.op != Op::dense) return false;
+    return g.node(node).op == Op::flatten;
+}
+
 Func lower_node(const ir::Graph& g, const ir::Node& n, const std::vector<Func>& values,
                 const std::vector<Func>& params) {
-    const Func& in = values.at(size_t(n.inputs.at(0)));
-    const Shape& in_shape = g.input_shape(n);
+    int producer = n.inputs.at(0);
+    if (n.op == Op::dense && folds_into_dense(g, producer)) producer = g.node(producer).inputs.at(0);
+    const Func& in = values.at(size_t(producer));
+    const Shape& in_shape = g.node(producer).shape;
     switch (n.op) {
         case Op::conv2d:
             return conv2d(n, in_shape, in, params.at(size_t(n.params.at(0))), bias_of(n, params));
