@@ -18,10 +18,10 @@ struct Pipelines {
 struct TrainOptions {
     int epochs = 5;
     int batch = 64;
-    float learning_rate = 0.05f;
+    float learning_rate = 0.02f;
     float momentum = 0.9f;
     float weight_decay = 0.0f;
-    float lr_decay = 0.6f;   // learning rate multiplied by this after every epoch
+    float lr_decay = 0.7f;   // learning rate multiplied by this after every epoch
     int validation = 5000;   // training images held out to measure accuracy per epoch
     int64_t limit = 0;       // use at most this many training images (0: all); for quick runs
     uint64_t seed = 1;
