@@ -28,6 +28,9 @@ TrainStep build_train_step(const ir::Graph& g) {
     t.images = lower::image_input(g);
     t.labels = ImageParam(Int(32), 1, "labels");
     t.labels.dim(0).set_estimate(0, 64);
+    t.learning_rate.set_estimate(0.01f);
+    t.momentum.set_estimate(0.9f);
+    t.weight_decay.set_estimate(0.0f);
     t.params = lower::parameter_inputs(g, "");
     t.velocities = lower::parameter_inputs(g, "_velocity");
 
