@@ -44,9 +44,11 @@ function(cnnc_add_model name)
     configure_file(${PROJECT_SOURCE_DIR}/cmake/model_main.cpp.in ${entry} @ONLY)
     add_executable(${name} ${ARG_SOURCES} ${entry})
     target_include_directories(${name} PRIVATE ${gen_dir})
-    target_link_libraries(${name} PRIVATE cnnc_model_main ${name}_train_pipeline ${name}_pipelines)
+    target_link_libraries(${name} PRIVATE cnnc_model_main ${name}_train_pipeline ${name}_pipelines
+                          cnnc_optimizers)
     add_dependencies(${name} ${name}_standalone)
     target_compile_definitions(${name} PRIVATE
         CNNC_GENERATED_DIR="${gen_dir}"
-        CNNC_STANDALONE_OBJECT="$<TARGET_OBJECTS:${name}_standalone>")
+        CNNC_STANDALONE_OBJECT="$<TARGET_OBJECTS:${name}_standalone>"
+        CNNC_HALIDE_RUNTIME="$<TARGET_FILE:cnnc_halide_runtime>")
 endfunction()

@@ -70,7 +70,7 @@ public:
     // The class scores: the input of the loss (or the last node if no loss was added).
     constexpr const Node& logits() const {
         const Node& l = last();
-        return l.op == Op::softmax_cross_entropy ? node(l.inputs[0]) : l;
+        return is_loss(l.op) ? node(l.inputs[0]) : l;
     }
     constexpr Shape output_shape() const { return logits().shape; }
 

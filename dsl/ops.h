@@ -4,30 +4,34 @@
 #include <string_view>
 #include <variant>
 
+#include "dsl/shape.h"
+
 namespace cnnc {
 
+// The X-macro keeps the enum and its names in one list.
+#define CNNC_OPS(X)                                                                          \
+    X(input) X(conv2d) X(transposed_conv2d) X(max_pool) X(avg_pool) X(l2_pool)               \
+    X(global_avg_pool) X(global_max_pool) X(relu) X(leaky_relu) X(elu) X(sigmoid) X(tanh)    \
+    X(softmax) X(log_softmax) X(dense) X(flatten) X(reshape) X(add) X(concat) X(zero_pad)    \
+    X(batch_norm) X(dropout) X(softmax_cross_entropy) X(mse)
+
 enum class Op {
-    input,
-    conv2d,
-    relu,
-    max_pool,
-    flatten,
-    dense,
-    softmax_cross_entropy,
+#define CNNC_OP_ENUM(name) name,
+    CNNC_OPS(CNNC_OP_ENUM)
+#undef CNNC_OP_ENUM
 };
 
 constexpr std::string_view op_name(Op op) {
     switch (op) {
-        case Op::input: return "input";
-        case Op::conv2d: return "conv2d";
-        case Op::relu: return "relu";
-        case Op::max_pool: return "max_pool";
-        case Op::flatten: return "flatten";
-        case Op::dense: return "dense";
-        case Op::softmax_cross_entropy: return "softmax_cross_entropy";
+#define CNNC_OP_NAME(name) \
+    case Op::name: return #name;
+        CNNC_OPS(CNNC_OP_NAME)
+#undef CNNC_OP_NAME
     }
     return "?";
 }
+
+constexpr bool is_loss(Op op) { return op == Op::softmax_cross_entropy || op == Op::mse; }
 
 // SAME keeps ceil(i / s) outputs, VALID uses no padding, FULL pads by the dilated kernel minus one,
 // explicit takes the four sides as given.
@@ -47,6 +51,7 @@ constexpr std::string_view padding_name(Padding p) {
 struct Pads {
     int top = 0, bottom = 0, left = 0, right = 0;
     friend constexpr bool operator==(const Pads&, const Pads&) = default;
+    constexpr bool any() const { return top || bottom || left || right; }
 };
 
 // Window geometry shared by convolution and pooling.
@@ -58,15 +63,18 @@ struct Window {
     Pads pads{};  // input for Padding::explicit_sides, resolved for the other modes
 };
 
+// Convolution and transposed convolution (output_padding only for the latter).
 struct Conv2dAttrs {
     int filters = 0;
     Window window{};
     int groups = 1;
     bool bias = true;
+    int output_padding_h = 0, output_padding_w = 0;
 };
 
 struct PoolAttrs {
     Window window{};
+    bool count_include_pad = true;  // average pooling: divide by the full window or real pixels
 };
 
 struct DenseAttrs {
@@ -75,6 +83,33 @@ struct DenseAttrs {
     bool bias = true;
 };
 
-using Attrs = std::variant<std::monostate, Conv2dAttrs, PoolAttrs, DenseAttrs>;
+// leaky_relu's negative slope, elu's alpha.
+struct ActivationAttrs {
+    float alpha = 0.01f;
+};
+
+struct ReshapeAttrs {
+    Shape shape{};
+};
+
+struct PadAttrs {
+    Pads pads{};
+};
+
+struct BatchNormAttrs {
+    float epsilon = 1e-5f;
+    float momentum = 0.1f;  // weight of the batch in the running averages, as in PyTorch
+};
+
+struct DropoutAttrs {
+    float rate = 0.5f;
+};
+
+struct LossAttrs {
+    float label_smoothing = 0.0f;
+};
+
+using Attrs = std::variant<std::monostate, Conv2dAttrs, PoolAttrs, DenseAttrs, ActivationAttrs,
+                           ReshapeAttrs, PadAttrs, BatchNormAttrs, DropoutAttrs, LossAttrs>;
 
 }  // namespace cnnc

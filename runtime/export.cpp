@@ -56,7 +56,7 @@ std::string export_library(const ModelState& s, const ExportInputs& in, const st
     // ar's MRI script merges the generated archive with the two objects into one library.
     std::ofstream script(work / "merge.mri");
     script << "create " << tmp.string() << "\naddlib " << (gen / (model + "_infer.a")).string()
-           << "\naddmod " << in.standalone_object << "\naddmod " << (work / "weights.o").string()
+           << "\naddlib " << in.halide_runtime << "\naddmod " << in.standalone_object << "\naddmod " << (work / "weights.o").string()
            << "\nsave\nend\n";
     script.close();
     run_tool("ar -M < " + quoted(work / "merge.mri"));

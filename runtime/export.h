@@ -10,6 +10,7 @@ namespace cnnc::runtime {
 struct ExportInputs {
     std::string generated_dir;      // holds <model>_infer.a and <model>.h from the build
     std::string standalone_object;  // the compiled C API wrapper (<model>_standalone.c)
+    std::string halide_runtime;     // cnnc_halide_runtime.a
 };
 
 // Writes <out_dir>/lib<model>.a (inference pipeline + Halide runtime + C API + weights) and

@@ -123,7 +123,7 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
 int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
                const std::string& out) {
     ModelState state = load_state(g, c.weights);
-    std::string lib = export_library(state, {prog.generated_dir, prog.standalone_object}, out);
+    std::string lib = export_library(state, {prog.generated_dir, prog.standalone_object, prog.halide_runtime}, out);
     std::printf("exported %s and %s/%s.h\n", lib.c_str(), out.c_str(), g.name.c_str());
     if (c.json)
         print_json({{"model", g.name},
@@ -157,11 +157,23 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         common(train_cmd, true);
         train_cmd->add_option("--epochs", o.epochs)->capture_default_str()->check(CLI::PositiveNumber);
         train_cmd->add_option("--batch", o.batch)->capture_default_str()->check(CLI::PositiveNumber);
-        train_cmd->add_option("--lr", o.learning_rate, "learning rate")->capture_default_str();
+        train_cmd->add_option("--optimizer", o.optimizer.kind,
+                              "sgd, momentum, nesterov, adagrad, adadelta, rmsprop or adam")
+            ->capture_default_str();
+        train_cmd->add_option("--lr", o.optimizer.lr, "learning rate")->capture_default_str();
         train_cmd->add_option("--lr-decay", o.lr_decay, "learning-rate factor per epoch")
             ->capture_default_str();
-        train_cmd->add_option("--momentum", o.momentum)->capture_default_str();
-        train_cmd->add_option("--weight-decay", o.weight_decay, "L2")->capture_default_str();
+        train_cmd->add_option("--momentum", o.optimizer.momentum)->capture_default_str();
+        train_cmd->add_option("--beta1", o.optimizer.beta1, "adam")->capture_default_str();
+        train_cmd->add_option("--beta2", o.optimizer.beta2, "adam")->capture_default_str();
+        train_cmd->add_option("--eps", o.optimizer.eps)->capture_default_str();
+        train_cmd->add_option("--rho", o.optimizer.rho, "adadelta")->capture_default_str();
+        train_cmd->add_option("--alpha", o.optimizer.alpha, "rmsprop")->capture_default_str();
+        train_cmd->add_option("--weight-decay,--l2", o.optimizer.l2, "L2 weight decay")
+            ->capture_default_str();
+        train_cmd->add_option("--l1", o.optimizer.l1, "L1 weight decay")->capture_default_str();
+        train_cmd->add_flag("!--no-decay-biases", o.optimizer.decay_biases,
+                            "weight decay on weights only");
         train_cmd->add_option("--validation", o.validation, "held-out training images")
             ->capture_default_str();
         train_cmd->add_option("--limit", o.limit, "train on at most this many images");

@@ -14,6 +14,7 @@ struct ModelProgram {
     PipelineEntry train_step;
     std::string generated_dir;
     std::string standalone_object;
+    std::string halide_runtime;
 };
 
 int model_main(int argc, char** argv, const ModelProgram& program);

@@ -22,8 +22,8 @@ ModelState ModelState::initialised(const ir::Graph& g, uint64_t seed) {
         Tensor t(storage_extents(p));
         float bound = 1.0f / std::sqrt(float(p.fan_in));
         std::uniform_real_distribution<float> dist(-bound, bound);
-        for (float& v : t.values()) v = dist(rng);
-        s.velocities.emplace_back(storage_extents(p));
+        for (float& v : t.values())
+            v = p.init == Init::ones ? 1.0f : p.init == Init::zeros ? 0.0f : dist(rng);
         s.params.push_back(std::move(t));
     }
     return s;
@@ -55,7 +55,6 @@ ModelState ModelState::from_file(const ir::Graph& g, const ParamFile& f, const s
             if (nt.name == g.params[i].name)
                 std::copy(nt.data.begin(), nt.data.end(), t.values().begin());
         s.params.push_back(std::move(t));
-        s.velocities.emplace_back(storage_extents(g.params[i]));
     }
     try {
         auto meta = nlohmann::json::parse(f.meta_json.empty() ? "{}" : f.meta_json);

@@ -20,11 +20,11 @@ struct Preprocessing {
 
 struct ModelState {
     const ir::Graph* graph = nullptr;
-    std::vector<Tensor> params;      // one per ir::Param, storage order
-    std::vector<Tensor> velocities;  // SGD momentum buffers, same shapes
+    std::vector<Tensor> params;  // one per ir::Param (learnable and state), storage order
     Preprocessing preprocessing;
 
-    // PyTorch's default initialisation: uniform in +-1/sqrt(fan_in), for weights and biases.
+    // PyTorch's default initialisation: uniform in +-1/sqrt(fan_in) for convolution and dense
+    // weights and biases, ones and zeros for batch normalisation.
     static ModelState initialised(const ir::Graph& graph, uint64_t seed);
 
     ParamFile to_file(const std::string& meta_json) const;

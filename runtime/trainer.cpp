@@ -9,6 +9,7 @@
 #include <optional>
 #include <random>
 
+#include "runtime/optimizer.h"
 #include "runtime/progress.h"
 
 namespace cnnc::runtime {
@@ -51,31 +52,51 @@ double seconds_since(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
+std::vector<int64_t> output_extents(const ir::Graph& g) {
+    const Shape& s = g.node(g.logits).shape;
+    if (s.rank == 3) return {s.channels(), s.width(), s.height()};
+    return {s.elements()};
+}
+
 std::vector<int64_t> input_extents(const ir::Graph& g, int64_t batch) {
     const Shape& s = g.node(g.input).shape;
     return {s.channels(), s.width(), s.height(), batch};
 }
 
-// One generated training step on `count` images; parameters and velocities are double-buffered.
-struct StepBuffers {
-    std::vector<Tensor> next_params, next_velocities;
+// Buffers of the generated step's outputs, allocated once per training run.
+struct StepOutputs {
     Tensor loss{std::vector<int64_t>{}};
+    Tensor correct{std::vector<int64_t>{}};
+    std::vector<Tensor> grads, state;
 };
 
+StepOutputs step_outputs(const ir::Graph& g, int64_t batch) {
+    (void)batch;
+    StepOutputs out;
+    for (const ir::Param& p : g.params)
+        (p.learnable ? out.grads : out.state).emplace_back(storage_extents(p));
+    return out;
+}
+
+// One generated training step on `count` images, then the optimizer; returns the mean loss and
+// adds the step's correct classifications to `correct`.
 double run_step(ModelState& s, const Pipelines& p, Tensor& images, LabelTensor& labels,
-                int64_t count, const TrainOptions& o, float lr, StepBuffers& b) {
-    float momentum = o.momentum, weight_decay = o.weight_decay;
-    std::vector<void*> args{images.raw_outer(count), labels.raw_outer(count), &lr, &momentum,
-                            &weight_decay};
+                int64_t count, int32_t seed, float lr, OptimizerState& optimizer,
+                StepOutputs& out, int64_t& correct) {
+    std::vector<void*> args{images.raw_outer(count), labels.raw_outer(count), &seed};
     for (Tensor& t : s.params) args.push_back(t.raw());
-    for (Tensor& t : s.velocities) args.push_back(t.raw());
-    args.push_back(b.loss.raw());
-    for (Tensor& t : b.next_params) args.push_back(t.raw());
-    for (Tensor& t : b.next_velocities) args.push_back(t.raw());
+    args.push_back(out.loss.raw());
+    args.push_back(out.correct.raw());
+    for (Tensor& t : out.grads) args.push_back(t.raw());
+    for (Tensor& t : out.state) args.push_back(t.raw());
     invoke(p.train_step, args);
-    std::swap(s.params, b.next_params);
-    std::swap(s.velocities, b.next_velocities);
-    return b.loss.data()[0];
+    // Running statistics come back from the step; copy them into the model.
+    size_t k = 0;
+    for (size_t i = 0; i < s.params.size(); ++i)
+        if (!s.graph->params[i].learnable) std::swap(s.params[i], out.state[k++]);
+    optimizer.apply(s.params, out.grads, lr);
+    correct += int64_t(out.correct.data()[0]);
+    return out.loss.data()[0];
 }
 
 }  // namespace
@@ -113,7 +134,8 @@ TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const 
     std::vector<int64_t> training(order.begin() + held_out, order.end());
     if (o.limit > 0 && int64_t(training.size()) > o.limit) training.resize(size_t(o.limit));
 
-    StepBuffers b{s.params, s.velocities};
+    OptimizerState optimizer(g, o.optimizer);
+    StepOutputs outputs = step_outputs(g, o.batch);
     Tensor images(input_extents(g, o.batch));
     LabelTensor labels({o.batch});
     TrainReport r;
@@ -121,20 +143,22 @@ TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const 
     double train_seconds = 0;
     for (int epoch = 0; epoch < o.epochs; ++epoch) {
         std::shuffle(training.begin(), training.end(), rng);
-        float lr = o.learning_rate * std::pow(o.lr_decay, float(epoch));
+        float lr = o.optimizer.lr * std::pow(o.lr_decay, float(epoch));
         std::optional<Progress> progress;
         if (o.verbose)
             progress.emplace("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs),
                              int64_t(training.size()));
         auto epoch_start = Clock::now();
         double loss_sum = 0;
-        int64_t steps = 0;
+        int64_t steps = 0, correct = 0;
         for (int64_t first = 0; first < int64_t(training.size()); first += o.batch) {
             int64_t count = std::min<int64_t>(o.batch, int64_t(training.size()) - first);
             fill_images(data.images, training, first, count, s.preprocessing, images);
             for (int64_t i = 0; i < count; ++i)
                 labels.data()[i] = data.labels[size_t(training[size_t(first + i)])];
-            double loss = run_step(s, p, images, labels, count, o, lr, b);
+            int32_t seed = int32_t(o.seed * 1000003 + uint64_t(epoch) * 100003 + uint64_t(steps));
+            double loss = run_step(s, p, images, labels, count, seed, lr, optimizer, outputs,
+                                   correct);
             if (!std::isfinite(loss))
                 throw std::runtime_error("training diverged: loss is " + std::to_string(loss) +
                                          " in epoch " + std::to_string(epoch + 1) +
@@ -146,11 +170,14 @@ TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const 
         }
         train_seconds += seconds_since(epoch_start);
         r.final_loss = loss_sum / double(std::max<int64_t>(steps, 1));
+        r.train_accuracy = double(correct) / double(std::max<size_t>(training.size(), 1));
         if (progress) progress->finish(r.final_loss);
         r.validation_accuracy = evaluate(s, p, data, validation);
         if (o.verbose)
-            std::printf("epoch %d/%d: loss %.4f, validation accuracy %.2f%%, lr %.4g\n", epoch + 1,
-                        o.epochs, r.final_loss, 100.0 * r.validation_accuracy, double(lr));
+            std::printf("epoch %d/%d: loss %.4f, train accuracy %.2f%%, validation accuracy %.2f%%, "
+                        "lr %.4g\n",
+                        epoch + 1, o.epochs, r.final_loss, 100.0 * r.train_accuracy,
+                        100.0 * r.validation_accuracy, double(lr));
     }
     r.seconds = seconds_since(start);
     r.images_per_second = train_seconds > 0 ? double(r.images_seen) / train_seconds : 0;

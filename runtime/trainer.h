@@ -6,6 +6,7 @@
 
 #include "runtime/idx.h"
 #include "runtime/model_state.h"
+#include "runtime/optimizer.h"
 #include "runtime/pipeline.h"
 
 namespace cnnc::runtime {
@@ -18,10 +19,8 @@ struct Pipelines {
 struct TrainOptions {
     int epochs = 5;
     int batch = 64;
-    float learning_rate = 0.02f;
-    float momentum = 0.9f;
-    float weight_decay = 0.0f;
-    float lr_decay = 0.7f;   // learning rate multiplied by this after every epoch
+    OptimizerConfig optimizer;  // default: SGD with momentum 0.9, lr 0.02
+    float lr_decay = 0.7f;      // learning rate multiplied by this after every epoch
     int validation = 5000;   // training images held out to measure accuracy per epoch
     int64_t limit = 0;       // use at most this many training images (0: all); for quick runs
     uint64_t seed = 1;
@@ -30,6 +29,7 @@ struct TrainOptions {
 
 struct TrainReport {
     double final_loss = 0;
+    double train_accuracy = 0;
     double validation_accuracy = 0;
     double images_per_second = 0;
     double seconds = 0;

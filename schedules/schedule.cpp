@@ -14,19 +14,39 @@ void schedule_node(Func f, const ir::Node& n, const Target& target) {
         case Op::dense: cpu::schedule_dense(f, n, target); break;
         // Element-wise stages and re-indexing fuse into their consumer's loops.
         case Op::relu:
-        case Op::flatten: f.compute_inline(); break;
+        case Op::leaky_relu:
+        case Op::elu:
+        case Op::sigmoid:
+        case Op::tanh:
+        case Op::add:
+        case Op::concat:
+        case Op::zero_pad:
+        case Op::dropout:
+        case Op::batch_norm: f.compute_inline(); break;
+        // Scatters, reductions and windows over several channels: computed once, up front.
+        case Op::flatten:
+        case Op::reshape:
+        case Op::transposed_conv2d:
+        case Op::avg_pool:
+        case Op::l2_pool:
+        case Op::global_avg_pool:
+        case Op::global_max_pool:
+        case Op::softmax:
+        case Op::log_softmax: f.compute_root(); break;
         case Op::input:
-        case Op::softmax_cross_entropy: break;
+        case Op::softmax_cross_entropy:
+        case Op::mse: break;
     }
 }
 
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
     for (size_t i = 0; i < g.nodes.size(); ++i) schedule_node(p.values[i], g.nodes[i], target);
     // A few classes per image: one task per image, the class loop is too short to vectorize.
-    p.probabilities.compute_root().parallel(p.probabilities.args()[1]);
+    p.output.compute_root().parallel(p.output.args().back());
 }
 
-std::string schedule_train_step(autodiff::TrainStep& t, const Target& target) {
+std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& g, const Target& target) {
+    (void)g;
     static const bool loaded = [] {
         load_plugin(CNNC_AUTOSCHEDULER_PLUGIN);
         return true;

@@ -20,6 +20,7 @@ void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
 
 // The training step (forward + generated backward + update) is scheduled by Halide's Li2018
 // gradient autoscheduler; returns the schedule it chose, as source text, for --emit=schedule.
-std::string schedule_train_step(autodiff::TrainStep& t, const Halide::Target& target);
+std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& graph,
+                                const Halide::Target& target);
 
 }  // namespace cnnc::schedules

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "compiler/autodiff/optimizers.h"
 #include "compiler/autodiff/train_step.h"
 #include "compiler/lower/inference.h"
 #include "schedules/schedule.h"
@@ -23,13 +24,13 @@ Pipeline scheduled_inference(const ir::Graph& g, const Target& target,
     lower::InferencePipeline p = lower::build_inference(g);
     schedules::schedule_inference(p, g, target);
     args = p.arguments();
-    return Pipeline(p.probabilities);
+    return Pipeline(p.output);
 }
 
 Pipeline scheduled_train_step(const ir::Graph& g, const Target& target,
                               std::vector<Argument>& args, std::string* schedule = nullptr) {
     autodiff::TrainStep t = autodiff::build_train_step(g);
-    std::string source = schedules::schedule_train_step(t, target);
+    std::string source = schedules::schedule_train_step(t, g, target);
     if (schedule) *schedule = source;
     args = t.arguments();
     return Pipeline(t.outputs());
@@ -67,13 +68,26 @@ void compile_library(Pipeline p, const std::vector<Argument>& args, const std::s
 void emit_inference(const ir::Graph& g, const Artifacts& a) {
     std::vector<Argument> args;
     Pipeline p = scheduled_inference(g, a.target, args);
-    compile_library(p, args, inference_function(g), a, a.target);
+    compile_library(p, args, inference_function(g), a, a.target.with_feature(Target::NoRuntime));
 }
 
 void emit_train_step(const ir::Graph& g, const Artifacts& a) {
     std::vector<Argument> args;
     Pipeline p = scheduled_train_step(g, a.target, args);
     compile_library(p, args, train_step_function(g), a, a.target.with_feature(Target::NoRuntime));
+}
+
+void emit_optimizers(const Artifacts& a) {
+    for (autodiff::Optimizer o : autodiff::all_optimizers()) {
+        autodiff::UpdatePipeline u = autodiff::build_update(o);
+        compile_library(u.pipeline, u.arguments, "cnnc_update_" + autodiff::optimizer_name(o), a,
+                        a.target.with_feature(Target::NoRuntime));
+    }
+    std::filesystem::create_directories(a.out_dir);
+    compile_standalone_runtime(
+        {{OutputFileType::static_library,
+          (std::filesystem::path(a.out_dir) / "cnnc_halide_runtime.a").string()}},
+        a.target);
 }
 
 std::string inference_stmt(const ir::Graph& g, const Target& target) {

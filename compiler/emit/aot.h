@@ -18,10 +18,13 @@ struct Artifacts {
 std::string inference_function(const ir::Graph& graph);
 std::string train_step_function(const ir::Graph& graph);
 
-// The inference library carries the Halide runtime (it is also what `export` ships); the
-// training-step library shares it.
+// The model's libraries leave out the Halide runtime: every program links the one runtime
+// library emit_optimizers writes (and `export` merges it into the standalone library).
 void emit_inference(const ir::Graph& graph, const Artifacts& a);
 void emit_train_step(const ir::Graph& graph, const Artifacts& a);
+
+// cnnc_update_<optimizer>.{a,h} for every optimizer, and cnnc_halide_runtime.a.
+void emit_optimizers(const Artifacts& a);
 
 // Lowered Halide statements of the scheduled pipelines, for --emit=stmt.
 std::string inference_stmt(const ir::Graph& graph, const Halide::Target& target);

@@ -15,14 +15,14 @@ Graph from_model(const Model& model) {
     for (const cnnc::Node& dn : model.nodes()) {
         Node n{dn.op, dn.name.str(), dn.inputs, dn.attrs, Shape{}, {}};
         if (n.op == Op::input) g.input = int(g.nodes.size());
-        if (n.op == Op::softmax_cross_entropy) g.loss = int(g.nodes.size());
+        if (is_loss(n.op)) g.loss = int(g.nodes.size());
         if (!n.inputs.empty()) {
             // Parameter shapes depend on the input shape, which the DSL already checked.
             for (const ParamShape& ps : param_shapes(n.op, n.attrs, model.node(n.inputs[0]).shape)) {
                 n.params.push_back(int(g.params.size()));
                 g.params.push_back(Param{n.name + "." + std::string(ps.role), n.name,
                                          std::string(ps.role), ps.extents, ps.fan_in,
-                                         int(g.nodes.size())});
+                                         int(g.nodes.size()), ps.init, ps.learnable});
             }
         }
         g.nodes.push_back(std::move(n));

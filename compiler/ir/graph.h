@@ -17,6 +17,8 @@ struct Param {
     Shape extents;
     int64_t fan_in = 1;
     int node = -1;
+    Init init = Init::fan_in_uniform;
+    bool learnable = true;  // false: state such as batch norm's running statistics
 };
 
 struct Node {

@@ -23,8 +23,24 @@ std::string attrs_text(const Node& n) {
         s << "filters=" << c->filters << ", " << window_attrs(c->window);
         if (c->groups != 1) s << ", groups=" << c->groups;
         if (!c->bias) s << ", bias=false";
+        if (c->output_padding_h || c->output_padding_w)
+            s << ", output_padding=" << c->output_padding_h << "x" << c->output_padding_w;
     } else if (auto* p = std::get_if<PoolAttrs>(&n.attrs)) {
         s << window_attrs(p->window);
+        if (n.op == Op::avg_pool && !p->count_include_pad) s << ", count_include_pad=false";
+    } else if (auto* a = std::get_if<ActivationAttrs>(&n.attrs)) {
+        s << "alpha=" << a->alpha;
+    } else if (auto* r = std::get_if<ReshapeAttrs>(&n.attrs)) {
+        s << "shape=" << to_string(r->shape);
+    } else if (auto* z = std::get_if<PadAttrs>(&n.attrs)) {
+        s << "pads=(" << z->pads.top << "," << z->pads.bottom << "," << z->pads.left << ","
+          << z->pads.right << ")";
+    } else if (auto* b = std::get_if<BatchNormAttrs>(&n.attrs)) {
+        s << "epsilon=" << b->epsilon << ", momentum=" << b->momentum;
+    } else if (auto* drop = std::get_if<DropoutAttrs>(&n.attrs)) {
+        s << "rate=" << drop->rate;
+    } else if (auto* l = std::get_if<LossAttrs>(&n.attrs)) {
+        if (l->label_smoothing > 0) s << "label_smoothing=" << l->label_smoothing;
     } else if (auto* d = std::get_if<DenseAttrs>(&n.attrs)) {
         s << "units=" << d->units;
         if (!d->bias) s << ", bias=false";

@@ -10,14 +10,23 @@ namespace {
     throw VerifyError("node '" + n.name + "' (" + std::string(op_name(n.op)) + "): " + what);
 }
 
-size_t expected_arity(Op op) { return op == Op::input ? 0 : 1; }
+bool arity_ok(Op op, size_t n) {
+    if (op == Op::input) return n == 0;
+    if (op == Op::add || op == Op::concat) return n >= 2;
+    return n == 1;
+}
+
+std::string arity_text(Op op) {
+    if (op == Op::input) return "0";
+    if (op == Op::add || op == Op::concat) return "at least 2";
+    return "1";
+}
 
 void verify_node(const Graph& g, int index, std::set<std::string>& names) {
     const Node& n = g.node(index);
     if (!names.insert(n.name).second) fail(n, "name is used by another node");
-    if (n.inputs.size() != expected_arity(n.op))
-        fail(n, "takes " + std::to_string(expected_arity(n.op)) + " inputs, has " +
-                    std::to_string(n.inputs.size()));
+    if (!arity_ok(n.op, n.inputs.size()))
+        fail(n, "takes " + arity_text(n.op) + " inputs, has " + std::to_string(n.inputs.size()));
     for (int i : n.inputs)
         if (i < 0 || i >= index) fail(n, "input %" + std::to_string(i) + " is not defined before it");
     if (n.shape.rank == 0 || n.shape.elements() <= 0) fail(n, "has no inferred shape");

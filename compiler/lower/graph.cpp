@@ -20,51 +20,67 @@ Func wrap(const ImageParam& p, const std::string& name) {
 
 namespace {
 
-std::optional<Func> bias_of(const ir::Node& n, const std::vector<Func>& params) {
-    if (n.params.size() < 2) return std::nullopt;
-    return params.at(size_t(n.params[1]));
-}
+using Lowering = Func (*)(const OpInputs&);
 
-// A flatten that feeds a dense layer is folded into it: the dense layer reads the image-shaped
-// tensor before the flatten (see lower::dense).
-bool folds_into_dense(const ir::Graph& g, int node) {
-    for (const ir::Node& consumer : g.nodes)
-        for (int i : consumer.inputs)
-            if (i == node && consumer.op != Op::dense) return false;
-    return g.node(node).op == Op::flatten;
-}
-
-Func lower_node(const ir::Graph& g, const ir::Node& n, const std::vector<Func>& values,
-                const std::vector<Func>& params) {
-    int producer = n.inputs.at(0);
-    if (n.op == Op::dense && folds_into_dense(g, producer)) producer = g.node(producer).inputs.at(0);
-    const Func& in = values.at(size_t(producer));
-    const Shape& in_shape = g.node(producer).shape;
-    switch (n.op) {
-        case Op::conv2d:
-            return conv2d(n, in_shape, in, params.at(size_t(n.params.at(0))), bias_of(n, params));
-        case Op::relu: return relu(n, in);
-        case Op::max_pool: return max_pool(n, in_shape, in);
-        case Op::flatten: return flatten(n, in_shape, in);
-        case Op::dense:
-            return dense(n, in_shape, in, params.at(size_t(n.params.at(0))), bias_of(n, params));
+Lowering lowering_of(Op op) {
+    switch (op) {
+        case Op::conv2d: return conv2d;
+        case Op::transposed_conv2d: return transposed_conv2d;
+        case Op::max_pool: return max_pool;
+        case Op::avg_pool: return avg_pool;
+        case Op::l2_pool: return l2_pool;
+        case Op::global_avg_pool: return global_avg_pool;
+        case Op::global_max_pool: return global_max_pool;
+        case Op::relu:
+        case Op::leaky_relu:
+        case Op::elu:
+        case Op::sigmoid:
+        case Op::tanh: return activation;
+        case Op::softmax:
+        case Op::log_softmax: return softmax;
+        case Op::dense: return dense;
+        case Op::flatten: return flatten;
+        case Op::reshape: return reshape;
+        case Op::add: return add;
+        case Op::concat: return concat;
+        case Op::zero_pad: return zero_pad;
+        case Op::batch_norm: return batch_norm;
+        case Op::dropout: return dropout;
         case Op::input:
-        case Op::softmax_cross_entropy: break;
+        case Op::softmax_cross_entropy:
+        case Op::mse: break;
     }
-    throw std::logic_error("lower_node: op " + std::string(op_name(n.op)) + " has no lowering");
+    return nullptr;
+}
+
+// A dense layer fed by a flatten reads the flatten's input instead (see lower::dense).
+int producer_for(const ir::Graph& g, const ir::Node& n, int input) {
+    const ir::Node& p = g.node(input);
+    if (n.op == Op::dense && p.op == Op::flatten) return p.inputs.at(0);
+    return input;
 }
 
 }  // namespace
 
 std::vector<Func> lower_graph(const ir::Graph& g, const Func& input,
-                              const std::vector<Func>& params) {
+                              const std::vector<Func>& params, Mode& mode) {
     std::vector<Func> values(g.nodes.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
         const ir::Node& n = g.nodes[i];
-        if (n.op == Op::input)
+        if (n.op == Op::input) {
             values[i] = input;
-        else if (n.op != Op::softmax_cross_entropy)
-            values[i] = lower_node(g, n, values, params);
+            continue;
+        }
+        Lowering lower = lowering_of(n.op);
+        if (!lower) continue;  // losses are lowered with their labels by the training step
+        OpInputs op{g, n, {}, {}, {}, mode};
+        for (int k : n.inputs) {
+            int p = producer_for(g, n, k);
+            op.inputs.push_back(values.at(size_t(p)));
+            op.shapes.push_back(g.node(p).shape);
+        }
+        for (int p : n.params) op.params.push_back(params.at(size_t(p)));
+        values[i] = lower(op);
     }
     return values;
 }

@@ -14,8 +14,6 @@ std::string argument_name(const std::string& param_name) {
     return out;
 }
 
-namespace {
-
 // Shapes are static except the batch: declaring them lets Halide drop bounds arithmetic and lets
 // schedules rely on exact extents.
 void declare_extents(OutputImageParam p, const std::vector<int64_t>& extents,
@@ -33,12 +31,9 @@ void declare_extents(OutputImageParam p, const std::vector<int64_t>& extents,
 }
 
 std::vector<int64_t> storage_extents(const Shape& s) {
-    // Logical C,H,W is stored innermost-first as (c, x, y).
     if (s.rank == 3) return {s.channels(), s.width(), s.height()};
     return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
 }
-
-}  // namespace
 
 std::vector<ImageParam> parameter_inputs(const ir::Graph& g, const std::string& suffix) {
     std::vector<ImageParam> out;
@@ -71,10 +66,25 @@ InferencePipeline build_inference(const ir::Graph& g) {
     p.params = parameter_inputs(g, "");
     std::vector<Func> param_funcs;
     for (const ImageParam& ip : p.params) param_funcs.push_back(wrap(ip, ip.name() + "_f"));
-    p.values = lower_graph(g, wrap(p.images, "input"), param_funcs);
-    p.probabilities = softmax(p.values.at(size_t(g.logits)), g.node(g.logits).shape.elements());
-    p.probabilities.output_buffer().dim(0).set_bounds(0, int(g.node(g.logits).shape.elements()));
-    p.probabilities.set_estimates({{0, int(g.node(g.logits).shape.elements())}, {0, 64}});
+    Mode inference;
+    p.values = lower_graph(g, wrap(p.images, "input"), param_funcs, inference);
+    const Shape& shape = g.node(g.logits).shape;
+    const Func& scores = p.values.at(size_t(g.logits));
+    if (g.loss >= 0 && g.node(g.loss).op == Op::softmax_cross_entropy) {
+        p.output = class_probabilities(scores, shape);
+    } else {
+        p.output = Func("output");
+        std::vector<Var> at = activation_vars(shape);
+        p.output(at) = scores(at);
+    }
+    std::vector<int64_t> extents = storage_extents(shape);
+    Region estimates;
+    for (size_t d = 0; d < extents.size(); ++d) {
+        p.output.output_buffer().dim(int(d)).set_bounds(0, int(extents[d]));
+        estimates.push_back(Range(0, int(extents[d])));
+    }
+    estimates.push_back(Range(0, 64));
+    p.output.set_estimates(estimates);
     return p;
 }
 

@@ -14,7 +14,7 @@ struct InferencePipeline {
     Halide::ImageParam images;               // (c, x, y, n)
     std::vector<Halide::ImageParam> params;  // one per ir::Param, in graph order
     std::vector<Halide::Func> values;        // the Func of every node
-    Halide::Func probabilities;              // (k, n)
+    Halide::Func output;  // class probabilities (k, n) / (k, x, y, n), or the values for MSE
 
     // Inputs in calling order: images, then the parameters.
     std::vector<Halide::Argument> arguments() const;
@@ -30,5 +30,13 @@ std::vector<Halide::ImageParam> parameter_inputs(const ir::Graph& graph, const s
 Halide::ImageParam image_input(const ir::Graph& graph);
 
 InferencePipeline build_inference(const ir::Graph& graph);
+
+// Logical C,H,W (or F) as innermost-first storage extents: (c, x, y) or (f).
+std::vector<int64_t> storage_extents(const Shape& s);
+
+// Fixes the non-batch extents and dense strides of a buffer argument; the batch (the last
+// dimension, if any) stays free, estimated at `batch_estimate`.
+void declare_extents(Halide::OutputImageParam p, const std::vector<int64_t>& extents,
+                     int64_t batch_estimate);
 
 }  // namespace cnnc::lower

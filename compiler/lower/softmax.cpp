@@ -1,4 +1,4 @@
-// Lowering of softmax and of the softmax cross-entropy loss.
+// Lowering of softmax, log-softmax and the losses.
 #include "compiler/lower/lower.h"
 
 namespace cnnc::lower {
@@ -7,53 +7,101 @@ using namespace Halide;
 
 namespace {
 
-// Subtracting the per-sample maximum keeps exp() in range; it cancels in every result.
+// Over the channels of each sample (flat) or each pixel (CxHxW). Subtracting the maximum keeps
+// exp() in range; it cancels in every result.
 struct Normaliser {
-    Func max_score, exp_score, exp_sum;
+    Func max_score, exp_sum;
+    std::vector<Var> pixel;  // the args of max_score / exp_sum: (n) or (x, y, n)
 };
 
-// A balanced tree of max() over classes [lo, hi): a pure expression, because Halide's autodiff
-// cannot differentiate a max-reduction update.
-Expr max_over(const Func& logits, const Var& n, int lo, int hi) {
-    if (hi - lo == 1) return logits(lo, n);
-    int mid = (lo + hi) / 2;
-    return max(max_over(logits, n, lo, mid), max_over(logits, n, mid, hi));
-}
-
-Normaliser normalise(const Func& logits, int64_t classes, const std::string& prefix) {
-    Var k("c"), n("n");
-    RDom r(0, int(classes), prefix + "_r");
-    Normaliser s{Func(prefix + "_max"), Func(prefix + "_exp"), Func(prefix + "_sum")};
-    s.max_score(n) = max_over(logits, n, 0, int(classes));
-    s.exp_score(k, n) = exp(logits(k, n) - s.max_score(n));
-    s.exp_sum(n) = sum(s.exp_score(r, n));
+Normaliser normalise(const Func& logits, const Shape& shape, const std::string& prefix) {
+    std::vector<Var> at = activation_vars(shape);
+    std::vector<Var> pixel(at.begin() + 1, at.end());
+    auto score = [&](Expr k) {
+        std::vector<Expr> args(at.begin(), at.end());
+        args[0] = k;
+        return logits(args);
+    };
+    std::vector<Expr> scores;
+    for (int k = 0; k < int(shape[0]); ++k) scores.push_back(score(k));
+    Normaliser s{Func(prefix + "_max"), Func(prefix + "_sum"), pixel};
+    s.max_score(pixel) = max_of(scores);
+    RDom r(0, int(shape[0]), prefix + "_r");
+    s.exp_sum(pixel) = sum(exp(score(r) - s.max_score(pixel)));
     return s;
 }
 
 }  // namespace
 
-Func softmax(const Func& logits, int64_t classes) {
-    Var k("c"), n("n");
-    Normaliser s = normalise(logits, classes, "softmax");
+Func class_probabilities(const Func& logits, const Shape& shape) {
+    std::vector<Var> at = activation_vars(shape);
+    Normaliser s = normalise(logits, shape, "probabilities");
     Func prob("probabilities");
-    prob(k, n) = s.exp_score(k, n) / s.exp_sum(n);
+    prob(at) = exp(logits(at) - s.max_score(s.pixel)) / s.exp_sum(s.pixel);
     return prob;
 }
 
-Func softmax_cross_entropy(const Func& logits, int64_t classes, const Func& labels,
-                           const Expr& batch) {
-    Var n("n");
-    Normaliser s = normalise(logits, classes, "xent");
-    RDom k(0, int(classes), "xent_k");
-    // A one-hot sum instead of a gather keeps the gradient a plain select.
-    Func picked("xent_picked");
-    picked(n) = sum(select(labels(n) == k, logits(k, n), 0.0f));
-    Func per_sample("xent_per_sample");
-    per_sample(n) = s.max_score(n) + log(s.exp_sum(n)) - picked(n);
-    RDom b(0, batch, "xent_batch");
+Func softmax(const OpInputs& op) {
+    std::vector<Var> at = activation_vars(op.shape());
+    Normaliser s = normalise(op.in(), op.shape(), op.node.name);
+    Func f(func_name(op.node));
+    Expr shifted = op.in()(at) - s.max_score(s.pixel);
+    f(at) = op.node.op == Op::softmax ? exp(shifted) / s.exp_sum(s.pixel)
+                                      : shifted - log(s.exp_sum(s.pixel));
+    return f;
+}
+
+namespace {
+
+// Per sample (or pixel): logsumexp - (1 - eps) z_label - eps/K sum_k z_k. A one-hot sum instead
+// of a gather keeps the gradient a plain select.
+Func cross_entropy(const ir::Node& node, const Func& logits, const Shape& shape,
+                   const Func& labels, const Expr& batch) {
+    const float smoothing = std::get<LossAttrs>(node.attrs).label_smoothing;
+    const int classes = int(shape[0]);
+    Normaliser s = normalise(logits, shape, "xent");
+    std::vector<Expr> pixel(s.pixel.begin(), s.pixel.end());
+    RDom k(0, classes, "xent_k");
+    std::vector<Expr> at_k = pixel;
+    at_k.insert(at_k.begin(), Expr(k));
+    Expr label = labels(pixel);
+    Func per_pixel("xent_per_pixel");
+    per_pixel(s.pixel) = s.max_score(s.pixel) + log(s.exp_sum(s.pixel)) -
+                         sum(select(label == k, 1.0f - smoothing, 0.0f) * logits(at_k) +
+                             (smoothing / float(classes)) * logits(at_k));
     Func loss("loss");
-    loss() = sum(per_sample(b)) / cast<float>(batch);
+    if (shape.rank == 1) {
+        RDom b(0, batch, "xent_batch");
+        loss() = sum(per_pixel(b)) / cast<float>(batch);
+    } else {
+        RDom b(0, int(shape.width()), 0, int(shape.height()), 0, batch, "xent_batch");
+        loss() = sum(per_pixel(b.x, b.y, b.z)) / (cast<float>(batch) * float(shape.width() * shape.height()));
+    }
     return loss;
+}
+
+Func mean_squared_error(const Func& output, const Shape& shape, const Func& targets,
+                        const Expr& batch) {
+    Func loss("loss");
+    if (shape.rank == 3) {
+        RDom r(0, int(shape.channels()), 0, int(shape.width()), 0, int(shape.height()), 0, batch,
+               "mse_r");
+        Expr d = output(r.x, r.y, r.z, r.w) - targets(r.x, r.y, r.z, r.w);
+        loss() = sum(d * d) / (cast<float>(batch) * float(shape.elements()));
+    } else {
+        RDom r(0, int(shape.elements()), 0, batch, "mse_r");
+        Expr d = output(r.x, r.y) - targets(r.x, r.y);
+        loss() = sum(d * d) / (cast<float>(batch) * float(shape.elements()));
+    }
+    return loss;
+}
+
+}  // namespace
+
+Func loss(const ir::Node& node, const Func& output, const Shape& shape, const Func& labels,
+          const Expr& batch) {
+    if (node.op == Op::mse) return mean_squared_error(output, shape, labels, batch);
+    return cross_entropy(node, output, shape, labels, batch);
 }
 
 }  // namespace cnnc::lower

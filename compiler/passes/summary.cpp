@@ -13,6 +13,12 @@ int64_t macs_of(const ir::Graph& g, const ir::Node& n) {
                              a.window.kernel_w;
         return n.shape.elements() * per_output;
     }
+    if (n.op == Op::transposed_conv2d) {
+        // Every input pixel scatters a kernel-sized patch into each group's output channels.
+        const auto& a = std::get<Conv2dAttrs>(n.attrs);
+        return g.input_shape(n).elements() * (a.filters / a.groups) * a.window.kernel_h *
+               a.window.kernel_w;
+    }
     if (n.op == Op::dense) return n.shape.elements() * g.input_shape(n).elements();
     return 0;
 }
@@ -33,7 +39,7 @@ Summary summarize(const ir::Graph& g) {
     for (const ir::Node& n : g.nodes) {
         LayerFigures f{n.name, std::string(op_name(n.op)), n.shape, 0, 0, macs_of(g, n)};
         for (int p : n.params) f.parameters += g.params[size_t(p)].extents.elements();
-        if (n.op != Op::softmax_cross_entropy) f.activation_bytes = n.shape.elements() * 4;
+        if (!is_loss(n.op)) f.activation_bytes = n.shape.elements() * 4;
         s.parameters += f.parameters;
         s.macs += f.macs;
         s.activation_bytes += f.activation_bytes;

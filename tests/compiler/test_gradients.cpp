@@ -8,6 +8,7 @@
 
 #include "compiler/passes/shape_inference.h"
 #include "lenet5_train_step.h"
+#include "runtime/optimizer.h"
 #include "runtime/pipeline.h"
 #include "runtime/tensor.h"
 #include "tests/reference/naive_ops.h"
@@ -40,45 +41,51 @@ struct Fixture {
 
 struct StepResult {
     double loss = 0;
-    std::vector<std::vector<double>> params, velocities;
+    std::vector<std::vector<double>> grads, params;
 };
 
-// `steps` generated training steps on the same batch, starting from zero velocity.
-StepResult generated_steps(const Fixture& f, int steps, float lr, float momentum) {
-    std::vector<Buffer> params, velocities, next_params, next_velocities;
+std::vector<double> doubles(const Buffer& t) { return {t.values().begin(), t.values().end()}; }
+
+// `steps` generated training steps on the same batch, each followed by the generated SGD-momentum
+// update; returns the first step's loss and gradients and the final parameters.
+StepResult generated_steps(const Fixture& f, int steps, float lr) {
+    ir::Graph g = passes::build_graph(cnnc_build_model());
+    std::vector<Buffer> params, grads;
     for (const ref::Param& p : f.net.params()) {
         Buffer t(p.extents);
         for (size_t k = 0; k < p.values.size(); ++k) t.data()[k] = float(p.values[k]);
         params.push_back(t);
-        velocities.emplace_back(p.extents);
-        next_params.emplace_back(p.extents);
-        next_velocities.emplace_back(p.extents);
+        grads.emplace_back(p.extents);
     }
-    Buffer images({1, 28, 28, batch}), loss(std::vector<int64_t>{});
+    Buffer images({1, 28, 28, batch}), loss(std::vector<int64_t>{}), correct(std::vector<int64_t>{});
     for (size_t k = 0; k < f.images.v.size(); ++k) images.data()[k] = float(f.images.v[k]);
     runtime::LabelTensor labels({batch});
     std::copy(f.labels.begin(), f.labels.end(), labels.data());
-    float weight_decay = 0;
+    runtime::OptimizerConfig config;
+    config.kind = "momentum";
+    config.lr = lr;
+    config.momentum = 0.9f;
+    runtime::OptimizerState optimizer(g, config);
+    StepResult r;
     for (int s = 0; s < steps; ++s) {
-        std::vector<void*> args{images.raw(), labels.raw(), &lr, &momentum, &weight_decay};
-        for (auto* set : {&params, &velocities, &next_params, &next_velocities}) {
-            if (set == &next_params) args.push_back(loss.raw());
-            for (Buffer& t : *set) args.push_back(t.raw());
-        }
+        int32_t seed = 0;
+        std::vector<void*> args{images.raw(), labels.raw(), &seed};
+        for (Buffer& t : params) args.push_back(t.raw());
+        args.push_back(loss.raw());
+        args.push_back(correct.raw());
+        for (Buffer& t : grads) args.push_back(t.raw());
         runtime::invoke({lenet5_train_step_argv, lenet5_train_step_metadata}, args);
-        std::swap(params, next_params);
-        std::swap(velocities, next_velocities);
+        if (s == 0) {
+            r.loss = loss.data()[0];
+            for (const Buffer& t : grads) r.grads.push_back(doubles(t));
+        }
+        optimizer.apply(params, grads, lr);
     }
-    StepResult r{loss.data()[0], {}, {}};
-    for (size_t i = 0; i < params.size(); ++i) {
-        r.params.emplace_back(params[i].values().begin(), params[i].values().end());
-        r.velocities.emplace_back(velocities[i].values().begin(), velocities[i].values().end());
-    }
+    for (const Buffer& t : params) r.params.push_back(doubles(t));
     return r;
 }
 
-// With lr 1, momentum 0 and zero velocity, the new velocity is exactly the generated gradient.
-StepResult generated_gradients(const Fixture& f) { return generated_steps(f, 1, 1.0f, 0.0f); }
+StepResult generated_gradients(const Fixture& f) { return generated_steps(f, 1, 0.0f); }
 
 // |got - want| measured against the size of `want` as a whole, as float32 accumulation errors
 // scale with the tensor's magnitude, not each element's.
@@ -110,7 +117,7 @@ TEST_CASE("generated gradients match the naive reference backward") {
     CHECK(gen.loss == doctest::Approx(want.loss).epsilon(1e-5));
     for (size_t i = 0; i < want.grads.size(); ++i) {
         INFO("parameter " << f.net.params()[i].name);
-        CHECK(relative_error(gen.velocities[i], want.grads[i]) < 1e-4);
+        CHECK(relative_error(gen.grads[i], want.grads[i]) < 1e-4);
     }
 }
 
@@ -122,7 +129,7 @@ TEST_CASE("generated gradients match central finite differences (kink-aware)") {
     for (size_t i = 0; i < f.net.params().size(); ++i) {
         std::vector<double>& values = f.net.params()[i].values;
         double scale = 1e-8;
-        for (double g : gen.velocities[i]) scale = std::max(scale, std::abs(g));
+        for (double g : gen.grads[i]) scale = std::max(scale, std::abs(g));
         for (int k = 0; k < 12; ++k) {
             size_t at = std::uniform_int_distribution<size_t>(0, values.size() - 1)(rng);
             ref::DerivativeProbe p = ref::probe_derivative(
@@ -134,7 +141,7 @@ TEST_CASE("generated gradients match central finite differences (kink-aware)") {
             }
             ++probed;
             INFO("parameter " << f.net.params()[i].name << "[" << at << "]");
-            CHECK(std::abs(gen.velocities[i][at] - p.value) <= 2e-4 * scale + p.value_noise);
+            CHECK(std::abs(gen.grads[i][at] - p.value) <= 2e-4 * scale + p.value_noise);
         }
     }
     MESSAGE("finite differences: " << probed << " probes checked, " << skipped
@@ -155,10 +162,10 @@ TEST_CASE("generated loss and gradients match PyTorch, and so do 3 SGD-momentum 
     for (size_t i = 0; i < f.net.params().size(); ++i) {
         const std::string& name = f.net.params()[i].name;
         INFO("parameter " << name);
-        CHECK(relative_error(gen.velocities[i],
+        CHECK(relative_error(gen.grads[i],
                              ref::to_doubles(ref::find_tensor(torch, "grad." + name))) < 1e-4);
     }
-    StepResult stepped = generated_steps(f, 3, 0.05f, 0.9f);
+    StepResult stepped = generated_steps(f, 3, 0.05f);
     for (size_t i = 0; i < f.net.params().size(); ++i) {
         const std::string& name = f.net.params()[i].name;
         INFO("updated parameter " << name);

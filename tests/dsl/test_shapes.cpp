@@ -103,8 +103,13 @@ TEST_CASE("invalid configurations are rejected with the layer named") {
           std::string::npos);
     CHECK(error_of([&] { dense(flatten(x), {.units = -1}); }).find("units must be positive") !=
           std::string::npos);
-    CHECK(error_of([&] { softmax_cross_entropy(x); }) ==
-          "layer 'loss' (softmax_cross_entropy): expects flat class scores, got [6x8x8]");
+    Model m2("bad_scores");
+    Tensor scores = m2.input({2, 3});
+    CHECK(error_of([&] { softmax_cross_entropy(scores); }) ==
+          "layer 'loss' (softmax_cross_entropy): expects flat class scores or per-pixel scores "
+          "CxHxW, got [2x3]");
+    CHECK(error_of([&] { softmax_cross_entropy(x, {.label_smoothing = 1.5f}); })
+              .find("label smoothing must be in [0, 1)") != std::string::npos);
     CHECK(error_of([&] { m.input({1, 2, 2}); }).find("a model has one input") != std::string::npos);
     Model empty("bad_input");
     CHECK(error_of([&] { empty.input({1, 0, 2}); }).find("extents must be positive") !=
