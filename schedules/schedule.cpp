@@ -47,16 +47,7 @@ void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const T
 
 std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& g, const Target& target) {
     (void)g;
-    static const bool loaded = [] {
-        load_plugin(CNNC_AUTOSCHEDULER_PLUGIN);
-        return true;
-    }();
-    (void)loaded;
-    Pipeline pipeline(t.outputs());
-    // Two cores, a shared 32 MiB L3, and the loads-to-arithmetic cost balance Halide suggests.
-    MachineParams machine(2, 32 * 1024 * 1024, 40);
-    AutoSchedulerResults r = pipeline.auto_schedule(CNNC_AUTOSCHEDULER_NAME, target, machine);
-    return r.schedule_source;
+    return schedule_training_stages(t.outputs(), target);
 }
 
 }  // namespace cnnc::schedules

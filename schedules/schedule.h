@@ -18,9 +18,13 @@ void schedule_node(Halide::Func f, const ir::Node& node, const Halide::Target& t
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
                         const Halide::Target& target);
 
-// The training step (forward + generated backward + update) is scheduled by Halide's Li2018
-// gradient autoscheduler; returns the schedule it chose, as source text, for --emit=schedule.
+// The training step (forward + generated backward) gets the default training template
+// (schedules/cpu/training.cpp); returns a description of the choices, for --emit=schedule.
 std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& graph,
                                 const Halide::Target& target);
+
+// Schedules every stage reachable from `outputs` with the default training template.
+std::string schedule_training_stages(const std::vector<Halide::Func>& outputs,
+                                     const Halide::Target& target);
 
 }  // namespace cnnc::schedules

@@ -381,6 +381,638 @@ Act softmax_cross_entropy_backward(const Act& logits, std::span<const int32_t> l
     return g;
 }
 
+// ---- average, L2 and global pooling -------------------------------------------------------------
+
+namespace {
+
+// Visits the real (unpadded) input pixels of one pooling window; returns how many there were.
+template <typename Visit>
+int64_t for_each_window_pixel(const Act& in, const Window& w, int64_t c, int64_t ox, int64_t oy,
+                              int64_t n, Visit&& visit) {
+    int64_t count = 0;
+    for (int64_t ky = 0; ky < w.kernel_h; ++ky) {
+        int64_t iy = oy * w.stride_h - w.pads.top + ky * w.dilation_h;
+        if (iy < 0 || iy >= in.h) continue;
+        for (int64_t kx = 0; kx < w.kernel_w; ++kx) {
+            int64_t ix = ox * w.stride_w - w.pads.left + kx * w.dilation_w;
+            if (ix < 0 || ix >= in.w) continue;
+            visit(in.index(c, ix, iy, n));
+            ++count;
+        }
+    }
+    return count;
+}
+
+void require_pool_grad(const Act& in, const PoolDims& d, const Act& grad_out, const char* op) {
+    require(grad_out.c == in.c && grad_out.w == d.ow && grad_out.h == d.oh && grad_out.n == in.n,
+            std::string(op) + " backward: output gradient " + grad_out.shape_text() +
+                " does not match");
+}
+
+double avg_divisor(const Window& w, bool count_include_pad, int64_t real_pixels) {
+    if (count_include_pad) return double(w.kernel_h * w.kernel_w);
+    require(real_pixels > 0, "avg_pool: a window covers padding only");
+    return double(real_pixels);
+}
+
+}  // namespace
+
+Act avg_pool_forward(const Act& in, const Window& window, bool count_include_pad) {
+    PoolDims d = pool_dims(in, window);
+    Act out(in.c, d.ow, d.oh, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < d.oh; ++y)
+            for (int64_t x = 0; x < d.ow; ++x)
+                for (int64_t c = 0; c < in.c; ++c) {
+                    double sum = 0;
+                    int64_t count = for_each_window_pixel(in, window, c, x, y, n,
+                                                          [&](size_t i) { sum += in.v[i]; });
+                    out.at(c, x, y, n) = sum / avg_divisor(window, count_include_pad, count);
+                }
+    return out;
+}
+
+Act avg_pool_backward(const Act& in, const Window& window, bool count_include_pad,
+                      const Act& grad_out) {
+    PoolDims d = pool_dims(in, window);
+    require_pool_grad(in, d, grad_out, "avg_pool");
+    Act g(in.c, in.w, in.h, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < d.oh; ++y)
+            for (int64_t x = 0; x < d.ow; ++x)
+                for (int64_t c = 0; c < in.c; ++c) {
+                    int64_t count = for_each_window_pixel(in, window, c, x, y, n, [](size_t) {});
+                    double share =
+                        grad_out.at(c, x, y, n) / avg_divisor(window, count_include_pad, count);
+                    for_each_window_pixel(in, window, c, x, y, n,
+                                          [&](size_t i) { g.v[i] += share; });
+                }
+    return g;
+}
+
+Act l2_pool_forward(const Act& in, const Window& window) {
+    PoolDims d = pool_dims(in, window);
+    Act out(in.c, d.ow, d.oh, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < d.oh; ++y)
+            for (int64_t x = 0; x < d.ow; ++x)
+                for (int64_t c = 0; c < in.c; ++c) {
+                    double sum = 0;
+                    for_each_window_pixel(in, window, c, x, y, n,
+                                          [&](size_t i) { sum += in.v[i] * in.v[i]; });
+                    out.at(c, x, y, n) = std::sqrt(sum);
+                }
+    return out;
+}
+
+Act l2_pool_backward(const Act& in, const Window& window, const Act& grad_out) {
+    PoolDims d = pool_dims(in, window);
+    require_pool_grad(in, d, grad_out, "l2_pool");
+    Act out = l2_pool_forward(in, window);
+    Act g(in.c, in.w, in.h, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < d.oh; ++y)
+            for (int64_t x = 0; x < d.ow; ++x)
+                for (int64_t c = 0; c < in.c; ++c) {
+                    double scale = grad_out.at(c, x, y, n) / out.at(c, x, y, n);
+                    for_each_window_pixel(in, window, c, x, y, n,
+                                          [&](size_t i) { g.v[i] += scale * in.v[i]; });
+                }
+    return g;
+}
+
+namespace {
+
+void require_global_grad(const Act& in, const Act& grad_out, const char* op) {
+    require(grad_out.c == in.c && grad_out.w == 1 && grad_out.h == 1 && grad_out.n == in.n,
+            std::string(op) + " backward: output gradient " + grad_out.shape_text() +
+                " does not match input " + in.shape_text());
+}
+
+}  // namespace
+
+Act global_avg_pool_forward(const Act& in) {
+    Act out(in.c, 1, 1, in.n);
+    double count = double(in.w * in.h);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < in.h; ++y)
+            for (int64_t x = 0; x < in.w; ++x)
+                for (int64_t c = 0; c < in.c; ++c) out.at(c, 0, 0, n) += in.at(c, x, y, n) / count;
+    return out;
+}
+
+Act global_avg_pool_backward(const Act& in, const Act& grad_out) {
+    require_global_grad(in, grad_out, "global_avg_pool");
+    Act g(in.c, in.w, in.h, in.n);
+    double count = double(in.w * in.h);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < in.h; ++y)
+            for (int64_t x = 0; x < in.w; ++x)
+                for (int64_t c = 0; c < in.c; ++c)
+                    g.at(c, x, y, n) = grad_out.at(c, 0, 0, n) / count;
+    return g;
+}
+
+namespace {
+
+// Index of the first maximum of channel c of sample n, scanning y outer, x inner.
+size_t global_argmax(const Act& in, int64_t c, int64_t n) {
+    require(in.w > 0 && in.h > 0, "global_max_pool: empty plane");
+    size_t best = in.index(c, 0, 0, n);
+    for (int64_t y = 0; y < in.h; ++y)
+        for (int64_t x = 0; x < in.w; ++x)
+            if (in.at(c, x, y, n) > in.v[best]) best = in.index(c, x, y, n);
+    return best;
+}
+
+}  // namespace
+
+Act global_max_pool_forward(const Act& in) {
+    Act out(in.c, 1, 1, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t c = 0; c < in.c; ++c) out.at(c, 0, 0, n) = in.v[global_argmax(in, c, n)];
+    return out;
+}
+
+Act global_max_pool_backward(const Act& in, const Act& grad_out) {
+    require_global_grad(in, grad_out, "global_max_pool");
+    Act g(in.c, in.w, in.h, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t c = 0; c < in.c; ++c) g.v[global_argmax(in, c, n)] += grad_out.at(c, 0, 0, n);
+    return g;
+}
+
+// ---- element-wise activations -------------------------------------------------------------------
+
+namespace {
+
+template <typename F>
+Act map_values(const Act& in, F&& f) {
+    Act out = in;
+    for (double& x : out.v) x = f(x);
+    return out;
+}
+
+// grad_out * f'(x), with f' given as a function of the input.
+template <typename F>
+Act map_backward(const Act& in, const Act& grad_out, const char* op, F&& derivative) {
+    require(in.same_shape(grad_out), std::string(op) + " backward: gradient " +
+                                         grad_out.shape_text() + " does not match input " +
+                                         in.shape_text());
+    Act g = grad_out;
+    for (size_t i = 0; i < g.v.size(); ++i) g.v[i] *= derivative(in.v[i]);
+    return g;
+}
+
+double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+
+}  // namespace
+
+Act sigmoid_forward(const Act& in) { return map_values(in, sigmoid); }
+
+Act sigmoid_backward(const Act& in, const Act& grad_out) {
+    return map_backward(in, grad_out, "sigmoid", [](double x) {
+        double s = sigmoid(x);
+        return s * (1 - s);
+    });
+}
+
+Act tanh_forward(const Act& in) { return map_values(in, [](double x) { return std::tanh(x); }); }
+
+Act tanh_backward(const Act& in, const Act& grad_out) {
+    return map_backward(in, grad_out, "tanh", [](double x) {
+        double t = std::tanh(x);
+        return 1 - t * t;
+    });
+}
+
+Act leaky_relu_forward(const Act& in, double alpha) {
+    return map_values(in, [&](double x) { return x > 0 ? x : alpha * x; });
+}
+
+Act leaky_relu_backward(const Act& in, double alpha, const Act& grad_out) {
+    return map_backward(in, grad_out, "leaky_relu",
+                        [&](double x) { return x > 0 ? 1.0 : alpha; });
+}
+
+Act elu_forward(const Act& in, double alpha) {
+    return map_values(in, [&](double x) { return x > 0 ? x : alpha * std::expm1(x); });
+}
+
+Act elu_backward(const Act& in, double alpha, const Act& grad_out) {
+    return map_backward(in, grad_out, "elu",
+                        [&](double x) { return x > 0 ? 1.0 : alpha * std::exp(x); });
+}
+
+Act log_softmax_forward(const Act& logits) {
+    require_flat(logits, "log_softmax");
+    Act out = Act::flat(logits.c, logits.n);
+    for (int64_t n = 0; n < logits.n; ++n) {
+        double m = -inf;
+        for (int64_t k = 0; k < logits.c; ++k) m = std::max(m, logits.at(k, n));
+        double sum = 0;
+        for (int64_t k = 0; k < logits.c; ++k) sum += std::exp(logits.at(k, n) - m);
+        double log_sum = m + std::log(sum);
+        for (int64_t k = 0; k < logits.c; ++k) out.at(k, n) = logits.at(k, n) - log_sum;
+    }
+    return out;
+}
+
+Act log_softmax_backward(const Act& logits, const Act& grad_out) {
+    require_flat(logits, "log_softmax backward");
+    require(logits.same_shape(grad_out), "log_softmax backward: gradient " +
+                                             grad_out.shape_text() + " does not match " +
+                                             logits.shape_text());
+    Act p = softmax_forward(logits);
+    Act g = Act::flat(logits.c, logits.n);
+    for (int64_t n = 0; n < g.n; ++n) {
+        double total = 0;
+        for (int64_t k = 0; k < g.c; ++k) total += grad_out.at(k, n);
+        for (int64_t k = 0; k < g.c; ++k) g.at(k, n) = grad_out.at(k, n) - p.at(k, n) * total;
+    }
+    return g;
+}
+
+// ---- structural ops -----------------------------------------------------------------------------
+
+Act add_forward(const std::vector<Act>& inputs) {
+    require(!inputs.empty(), "add: no inputs");
+    Act out = inputs[0];
+    for (size_t k = 1; k < inputs.size(); ++k) {
+        require(inputs[k].same_shape(out), "add: input " + std::to_string(k) + " is " +
+                                               inputs[k].shape_text() + ", input 0 " +
+                                               out.shape_text());
+        for (size_t i = 0; i < out.v.size(); ++i) out.v[i] += inputs[k].v[i];
+    }
+    return out;
+}
+
+std::vector<Act> add_backward(const Act& grad_out, size_t inputs) {
+    return std::vector<Act>(inputs, grad_out);
+}
+
+Act concat_forward(const std::vector<Act>& inputs) {
+    require(!inputs.empty(), "concat: no inputs");
+    const Act& first = inputs[0];
+    int64_t channels = 0;
+    for (const Act& a : inputs) {
+        require(a.w == first.w && a.h == first.h && a.n == first.n,
+                "concat: input " + a.shape_text() + " differs from " + first.shape_text() +
+                    " in more than channels");
+        channels += a.c;
+    }
+    Act out(channels, first.w, first.h, first.n);
+    int64_t offset = 0;
+    for (const Act& a : inputs) {
+        for (int64_t n = 0; n < a.n; ++n)
+            for (int64_t y = 0; y < a.h; ++y)
+                for (int64_t x = 0; x < a.w; ++x)
+                    for (int64_t c = 0; c < a.c; ++c) out.at(offset + c, x, y, n) = a.at(c, x, y, n);
+        offset += a.c;
+    }
+    return out;
+}
+
+std::vector<Act> concat_backward(const Act& grad_out, std::span<const int64_t> channels) {
+    int64_t total = 0;
+    for (int64_t c : channels) total += c;
+    require(total == grad_out.c, "concat backward: channel counts sum to " +
+                                     std::to_string(total) + ", the gradient has " +
+                                     std::to_string(grad_out.c));
+    std::vector<Act> grads;
+    int64_t offset = 0;
+    for (int64_t channel_count : channels) {
+        Act g(channel_count, grad_out.w, grad_out.h, grad_out.n);
+        for (int64_t n = 0; n < g.n; ++n)
+            for (int64_t y = 0; y < g.h; ++y)
+                for (int64_t x = 0; x < g.w; ++x)
+                    for (int64_t c = 0; c < g.c; ++c)
+                        g.at(c, x, y, n) = grad_out.at(offset + c, x, y, n);
+        grads.push_back(std::move(g));
+        offset += channel_count;
+    }
+    return grads;
+}
+
+Act zero_pad_forward(const Act& in, const Pads& pads) {
+    require(pads.top >= 0 && pads.bottom >= 0 && pads.left >= 0 && pads.right >= 0,
+            "zero_pad: negative padding");
+    Act out(in.c, in.w + pads.left + pads.right, in.h + pads.top + pads.bottom, in.n);
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t y = 0; y < in.h; ++y)
+            for (int64_t x = 0; x < in.w; ++x)
+                for (int64_t c = 0; c < in.c; ++c)
+                    out.at(c, x + pads.left, y + pads.top, n) = in.at(c, x, y, n);
+    return out;
+}
+
+Act zero_pad_backward(const Act& grad_out, const Pads& pads) {
+    int64_t w = grad_out.w - pads.left - pads.right, h = grad_out.h - pads.top - pads.bottom;
+    require(w > 0 && h > 0, "zero_pad backward: the padding is larger than the gradient " +
+                                grad_out.shape_text());
+    Act g(grad_out.c, w, h, grad_out.n);
+    for (int64_t n = 0; n < g.n; ++n)
+        for (int64_t y = 0; y < h; ++y)
+            for (int64_t x = 0; x < w; ++x)
+                for (int64_t c = 0; c < g.c; ++c)
+                    g.at(c, x, y, n) = grad_out.at(c, x + pads.left, y + pads.top, n);
+    return g;
+}
+
+Act reshape_forward(const Act& in, int64_t c, int64_t w, int64_t h) {
+    require(c * w * h == in.features(), "reshape: " + in.shape_text() + " cannot become " +
+                                            std::to_string(c) + "x" + std::to_string(h) + "x" +
+                                            std::to_string(w));
+    // Row-major per sample means through PyTorch's (c, y, x) order on both sides.
+    return flatten_backward(flatten_forward(in), c, w, h);
+}
+
+Act dropout_forward(const Act& in, const Act& mask, double rate) {
+    require(in.same_shape(mask), "dropout: mask " + mask.shape_text() + " does not match input " +
+                                     in.shape_text());
+    require(rate >= 0 && rate < 1, "dropout: rate must be in [0, 1)");
+    Act out = in;
+    for (size_t i = 0; i < out.v.size(); ++i) out.v[i] *= mask.v[i] / (1 - rate);
+    return out;
+}
+
+Act dropout_backward(const Act& grad_out, const Act& mask, double rate) {
+    return dropout_forward(grad_out, mask, rate);  // linear in x with the same coefficients
+}
+
+// ---- batch normalisation ------------------------------------------------------------------------
+
+namespace {
+
+void require_channel_vector(std::span<const double> v, const Act& in, const char* what) {
+    if (!v.empty()) require_span(v, size_t(in.c), "batch_norm", what);
+}
+
+double gamma_at(std::span<const double> gamma, int64_t c) {
+    return gamma.empty() ? 1.0 : gamma[size_t(c)];
+}
+
+// Per-channel mean and biased variance over (n, y, x); channels are innermost, so the flat index
+// modulo C is the channel.
+void batch_moments(const Act& in, std::vector<double>& mean, std::vector<double>& var) {
+    size_t channels = size_t(in.c);
+    double count = double(in.n * in.h * in.w);
+    mean.assign(channels, 0.0);
+    var.assign(channels, 0.0);
+    for (size_t i = 0; i < in.v.size(); ++i) mean[i % channels] += in.v[i];
+    for (double& m : mean) m /= count;
+    for (size_t i = 0; i < in.v.size(); ++i) {
+        double d = in.v[i] - mean[i % channels];
+        var[i % channels] += d * d;
+    }
+    for (double& v : var) v /= count;
+}
+
+}  // namespace
+
+BatchNormForward batch_norm_forward(const Act& in, const BatchNormSpec& spec,
+                                    std::span<const double> gamma, std::span<const double> beta,
+                                    std::span<const double> running_mean,
+                                    std::span<const double> running_var) {
+    require(spec.eps > 0, "batch_norm: eps must be positive");
+    require_channel_vector(gamma, in, "gamma");
+    require_channel_vector(beta, in, "beta");
+    require_span(running_mean, size_t(in.c), "batch_norm", "running mean");
+    require_span(running_var, size_t(in.c), "batch_norm", "running variance");
+    BatchNormForward f;
+    f.running_mean.assign(running_mean.begin(), running_mean.end());
+    f.running_var.assign(running_var.begin(), running_var.end());
+    if (spec.training) {
+        int64_t count = in.n * in.h * in.w;
+        require(count > 1, "batch_norm: training needs more than one value per channel");
+        batch_moments(in, f.mean, f.var);
+        double unbias = double(count) / double(count - 1);
+        for (size_t c = 0; c < size_t(in.c); ++c) {
+            f.running_mean[c] = (1 - spec.momentum) * f.running_mean[c] + spec.momentum * f.mean[c];
+            f.running_var[c] =
+                (1 - spec.momentum) * f.running_var[c] + spec.momentum * f.var[c] * unbias;
+        }
+    } else {
+        f.mean = f.running_mean;
+        f.var = f.running_var;
+    }
+    f.out = in;
+    size_t channels = size_t(in.c);
+    for (size_t i = 0; i < f.out.v.size(); ++i) {
+        size_t c = i % channels;
+        double xhat = (in.v[i] - f.mean[c]) / std::sqrt(f.var[c] + spec.eps);
+        f.out.v[i] = gamma_at(gamma, int64_t(c)) * xhat + (beta.empty() ? 0.0 : beta[c]);
+    }
+    return f;
+}
+
+BatchNormGrads batch_norm_backward(const Act& in, const BatchNormSpec& spec,
+                                   std::span<const double> gamma,
+                                   std::span<const double> running_mean,
+                                   std::span<const double> running_var, const Act& grad_out) {
+    require(in.same_shape(grad_out), "batch_norm backward: gradient " + grad_out.shape_text() +
+                                         " does not match input " + in.shape_text());
+    BatchNormForward f = batch_norm_forward(in, spec, gamma, {}, running_mean, running_var);
+    size_t channels = size_t(in.c);
+    std::vector<double> inv_std(channels), xhat(in.v.size());
+    for (size_t c = 0; c < channels; ++c) inv_std[c] = 1.0 / std::sqrt(f.var[c] + spec.eps);
+    for (size_t i = 0; i < in.v.size(); ++i)
+        xhat[i] = (in.v[i] - f.mean[i % channels]) * inv_std[i % channels];
+
+    BatchNormGrads g;
+    g.weight.assign(channels, 0.0);
+    g.bias.assign(channels, 0.0);
+    for (size_t i = 0; i < in.v.size(); ++i) {
+        g.weight[i % channels] += grad_out.v[i] * xhat[i];
+        g.bias[i % channels] += grad_out.v[i];
+    }
+    g.input = in;
+    if (!spec.training) {
+        for (size_t i = 0; i < in.v.size(); ++i) {
+            size_t c = i % channels;
+            g.input.v[i] = grad_out.v[i] * gamma_at(gamma, int64_t(c)) * inv_std[c];
+        }
+        return g;
+    }
+    // With dxhat = g * gamma: dx = inv_std * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+    // and per channel sum(dxhat) = gamma * dbeta, sum(dxhat * xhat) = gamma * dgamma.
+    double count = double(in.n * in.h * in.w);
+    for (size_t i = 0; i < in.v.size(); ++i) {
+        size_t c = i % channels;
+        double gm = gamma_at(gamma, int64_t(c));
+        double dxhat = grad_out.v[i] * gm;
+        g.input.v[i] = inv_std[c] * (dxhat - gm * g.bias[c] / count -
+                                     xhat[i] * gm * g.weight[c] / count);
+    }
+    return g;
+}
+
+// ---- losses -------------------------------------------------------------------------------------
+
+double mse_forward(const Act& in, const Act& targets) {
+    require(in.same_shape(targets), "mse: targets " + targets.shape_text() +
+                                        " do not match input " + in.shape_text());
+    require(!in.v.empty(), "mse: empty input");
+    double total = 0;
+    for (size_t i = 0; i < in.v.size(); ++i) total += (in.v[i] - targets.v[i]) * (in.v[i] - targets.v[i]);
+    return total / double(in.v.size());
+}
+
+Act mse_backward(const Act& in, const Act& targets, double grad_loss) {
+    require(in.same_shape(targets), "mse backward: targets " + targets.shape_text() +
+                                        " do not match input " + in.shape_text());
+    Act g = in;
+    double scale = 2 * grad_loss / double(in.v.size());
+    for (size_t i = 0; i < g.v.size(); ++i) g.v[i] = scale * (in.v[i] - targets.v[i]);
+    return g;
+}
+
+double smoothed_cross_entropy_forward(const Act& logits, std::span<const int32_t> labels,
+                                      double label_smoothing) {
+    require_labels(logits, labels);
+    require(label_smoothing >= 0 && label_smoothing <= 1,
+            "smoothed cross-entropy: label smoothing must be in [0, 1]");
+    Act logp = log_softmax_forward(logits);
+    double off = label_smoothing / double(logits.c);
+    double total = 0;
+    for (int64_t n = 0; n < logits.n; ++n)
+        for (int64_t k = 0; k < logits.c; ++k) {
+            double q = off + (k == labels[size_t(n)] ? 1 - label_smoothing : 0.0);
+            total -= q * logp.at(k, n);
+        }
+    return total / double(logits.n);
+}
+
+Act smoothed_cross_entropy_backward(const Act& logits, std::span<const int32_t> labels,
+                                    double label_smoothing, double grad_loss) {
+    require_labels(logits, labels);
+    Act g = softmax_forward(logits);
+    double off = label_smoothing / double(logits.c);
+    double scale = grad_loss / double(logits.n);
+    for (int64_t n = 0; n < g.n; ++n)
+        for (int64_t k = 0; k < g.c; ++k) {
+            double q = off + (k == labels[size_t(n)] ? 1 - label_smoothing : 0.0);
+            g.at(k, n) = scale * (g.at(k, n) - q);
+        }
+    return g;
+}
+
+// ---- transposed conv2d --------------------------------------------------------------------------
+
+int64_t transposed_window_output(int64_t in, int64_t pad_before, int64_t pad_after,
+                                 int64_t kernel, int64_t stride, int64_t dilation,
+                                 int64_t output_padding) {
+    require(in > 0 && kernel > 0 && stride > 0 && dilation > 0 && pad_before >= 0 &&
+                pad_after >= 0 && output_padding >= 0,
+            "transposed window: input, kernel, stride and dilation must be positive, pads and "
+            "output padding non-negative");
+    int64_t out = (in - 1) * stride - pad_before - pad_after + dilation * (kernel - 1) +
+                  output_padding + 1;
+    require(out > 0, "transposed window: pads " + std::to_string(pad_before) + " + " +
+                         std::to_string(pad_after) + " leave no output");
+    return out;
+}
+
+std::vector<int64_t> transposed_conv2d_weight_extents(const TransposedConv2dSpec& spec,
+                                                      int64_t in_channels) {
+    return {spec.filters / spec.groups, spec.window.kernel_w, spec.window.kernel_h, in_channels};
+}
+
+namespace {
+
+struct TransposedDims {
+    int64_t cin_per_group, cout_per_group, kw, kh, ow, oh;
+};
+
+TransposedDims transposed_dims(const Act& in, const TransposedConv2dSpec& spec) {
+    const Window& w = spec.window;
+    require(spec.filters > 0, "transposed_conv2d: filters must be positive");
+    require(spec.groups > 0, "transposed_conv2d: groups must be positive");
+    require(in.c % spec.groups == 0 && spec.filters % spec.groups == 0,
+            "transposed_conv2d: groups " + std::to_string(spec.groups) +
+                " must divide input channels " + std::to_string(in.c) + " and filters " +
+                std::to_string(spec.filters));
+    TransposedDims d{};
+    d.cin_per_group = in.c / spec.groups;
+    d.cout_per_group = spec.filters / spec.groups;
+    d.kw = w.kernel_w;
+    d.kh = w.kernel_h;
+    d.ow = transposed_window_output(in.w, w.pads.left, w.pads.right, w.kernel_w, w.stride_w,
+                                    w.dilation_w, spec.output_padding_w);
+    d.oh = transposed_window_output(in.h, w.pads.top, w.pads.bottom, w.kernel_h, w.stride_h,
+                                    w.dilation_h, spec.output_padding_h);
+    return d;
+}
+
+// Visits every (input, weight, output) triple that lands inside the cropped output.
+template <typename Visit>
+void for_each_transposed_tap(const Act& in, const TransposedConv2dSpec& spec,
+                             const TransposedDims& d, Visit&& visit) {
+    const Window& w = spec.window;
+    for (int64_t n = 0; n < in.n; ++n)
+        for (int64_t iy = 0; iy < in.h; ++iy)
+            for (int64_t ix = 0; ix < in.w; ++ix)
+                for (int64_t ci = 0; ci < in.c; ++ci) {
+                    int64_t group = ci / d.cin_per_group;
+                    for (int64_t ky = 0; ky < d.kh; ++ky) {
+                        int64_t oy = iy * w.stride_h - w.pads.top + ky * w.dilation_h;
+                        if (oy < 0 || oy >= d.oh) continue;
+                        for (int64_t kx = 0; kx < d.kw; ++kx) {
+                            int64_t ox = ix * w.stride_w - w.pads.left + kx * w.dilation_w;
+                            if (ox < 0 || ox >= d.ow) continue;
+                            for (int64_t cg = 0; cg < d.cout_per_group; ++cg) {
+                                size_t wi = size_t(cg + d.cout_per_group * (kx + d.kw * (ky + d.kh * ci)));
+                                visit(in.index(ci, ix, iy, n), wi,
+                                      group * d.cout_per_group + cg, ox, oy, n);
+                            }
+                        }
+                    }
+                }
+}
+
+}  // namespace
+
+Act transposed_conv2d_forward(const Act& in, const TransposedConv2dSpec& spec,
+                              std::span<const double> weight, std::span<const double> bias) {
+    TransposedDims d = transposed_dims(in, spec);
+    require_span(weight, size_t(d.cout_per_group * d.kw * d.kh * in.c), "transposed_conv2d",
+                 "weight");
+    if (!bias.empty()) require_span(bias, size_t(spec.filters), "transposed_conv2d", "bias");
+    Act out(spec.filters, d.ow, d.oh, in.n);
+    if (!bias.empty())
+        for (size_t i = 0; i < out.v.size(); ++i) out.v[i] = bias[i % size_t(spec.filters)];
+    for_each_transposed_tap(in, spec, d,
+                            [&](size_t i, size_t wi, int64_t co, int64_t ox, int64_t oy, int64_t n) {
+                                out.at(co, ox, oy, n) += in.v[i] * weight[wi];
+                            });
+    return out;
+}
+
+Conv2dGrads transposed_conv2d_backward(const Act& in, const TransposedConv2dSpec& spec,
+                                       std::span<const double> weight, const Act& grad_out) {
+    TransposedDims d = transposed_dims(in, spec);
+    require_span(weight, size_t(d.cout_per_group * d.kw * d.kh * in.c), "transposed_conv2d",
+                 "weight");
+    require(grad_out.c == spec.filters && grad_out.w == d.ow && grad_out.h == d.oh &&
+                grad_out.n == in.n,
+            "transposed_conv2d backward: output gradient " + grad_out.shape_text() +
+                " does not match");
+    Conv2dGrads g;
+    g.input = Act(in.c, in.w, in.h, in.n);
+    g.weight.assign(weight.size(), 0.0);
+    for_each_transposed_tap(in, spec, d,
+                            [&](size_t i, size_t wi, int64_t co, int64_t ox, int64_t oy, int64_t n) {
+                                double go = grad_out.at(co, ox, oy, n);
+                                g.input.v[i] += go * weight[wi];
+                                g.weight[wi] += go * in.v[i];
+                            });
+    if (spec.bias) {
+        g.bias.assign(size_t(spec.filters), 0.0);
+        for (size_t i = 0; i < grad_out.v.size(); ++i) g.bias[i % size_t(spec.filters)] += grad_out.v[i];
+    }
+    return g;
+}
+
 // ---- SequentialNet ------------------------------------------------------------------------------
 
 SequentialNet::SequentialNet(int64_t in_c, int64_t in_h, int64_t in_w)

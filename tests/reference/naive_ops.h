@@ -10,6 +10,8 @@
 //   flat activation (f, n):  an Act with w = h = 1, so index = f + F*n
 //   conv2d weight (co, kx, ky, ci): extents (Cout, KW, KH, Cin/groups), bias (co)
 //   dense weight (o, i): extents (Out, In), bias (o)
+//   transposed conv2d weight (co/groups, kx, ky, ci): extents (Cout/groups, KW, KH, Cin)
+//   batch-norm gamma, beta, running mean and variance: (c)
 //   flatten of (C, H, W): f = c*H*W + y*W + x (PyTorch's order)
 #pragma once
 
@@ -136,6 +138,134 @@ double softmax_cross_entropy_forward(const Act& logits, std::span<const int32_t>
 // dL/dlogits = grad_loss * (softmax(logits) - onehot(label)) / N.
 Act softmax_cross_entropy_backward(const Act& logits, std::span<const int32_t> labels,
                                    double grad_loss = 1.0);
+
+// ---- the rest of cnnc's op set ------------------------------------------------------------------
+
+// Zero padding; count_include_pad divides each window by kernel_h * kernel_w, otherwise by the
+// number of real (unpadded) pixels it covers (a window of padding only is an error).
+Act avg_pool_forward(const Act& in, const Window& window, bool count_include_pad);
+Act avg_pool_backward(const Act& in, const Window& window, bool count_include_pad,
+                      const Act& grad_out);
+
+// sqrt of the sum of squares over each window, padding reads as zero. The backward, x / out, is
+// undefined where a window is all zeros.
+Act l2_pool_forward(const Act& in, const Window& window);
+Act l2_pool_backward(const Act& in, const Window& window, const Act& grad_out);
+
+// (c, w, h, n) -> (c, 1, 1, n). The max routes its gradient to the first maximum in (y, x) order.
+Act global_avg_pool_forward(const Act& in);
+Act global_avg_pool_backward(const Act& in, const Act& grad_out);
+Act global_max_pool_forward(const Act& in);
+Act global_max_pool_backward(const Act& in, const Act& grad_out);
+
+// Element-wise activations; each backward takes the forward's input.
+Act sigmoid_forward(const Act& in);
+Act sigmoid_backward(const Act& in, const Act& grad_out);
+Act tanh_forward(const Act& in);
+Act tanh_backward(const Act& in, const Act& grad_out);
+// x > 0 ? x : alpha * x; the slope at exactly zero is alpha (PyTorch's choice).
+Act leaky_relu_forward(const Act& in, double alpha);
+Act leaky_relu_backward(const Act& in, double alpha, const Act& grad_out);
+// x > 0 ? x : alpha * (exp(x) - 1); the slope at exactly zero is alpha.
+Act elu_forward(const Act& in, double alpha);
+Act elu_backward(const Act& in, double alpha, const Act& grad_out);
+
+// log softmax over the features of each sample (flat input); backward: g - softmax * sum(g).
+Act log_softmax_forward(const Act& logits);
+Act log_softmax_backward(const Act& logits, const Act& grad_out);
+
+// Element-wise sum of equally shaped inputs; every input's gradient is grad_out.
+Act add_forward(const std::vector<Act>& inputs);
+std::vector<Act> add_backward(const Act& grad_out, size_t inputs);
+
+// Concatenation along channels (features when flat), inputs in order; the backward splits
+// grad_out back into pieces of the given channel counts.
+Act concat_forward(const std::vector<Act>& inputs);
+std::vector<Act> concat_backward(const Act& grad_out, std::span<const int64_t> channels);
+
+Act zero_pad_forward(const Act& in, const Pads& pads);
+Act zero_pad_backward(const Act& grad_out, const Pads& pads);  // crops the padding off
+
+// Row-major reshape of each sample's CxHxW tensor into c x h x w (arguments in storage order, as
+// Act's constructor and flatten_backward take them); w = h = 1 gives a flat tensor. Its backward
+// is the reshape back to the input's (c, w, h).
+Act reshape_forward(const Act& in, int64_t c, int64_t w, int64_t h);
+
+// Inverted dropout with a given mask (1 keeps, 0 drops): y = x * mask / (1 - rate).
+Act dropout_forward(const Act& in, const Act& mask, double rate);
+Act dropout_backward(const Act& grad_out, const Act& mask, double rate);
+
+struct BatchNormSpec {
+    double eps = 1e-5;
+    double momentum = 0.1;  // weight of the batch in the running averages (PyTorch's convention)
+    bool training = true;
+};
+
+struct BatchNormForward {
+    Act out;
+    // The statistics that normalised: the batch mean and biased variance over (n, y, x) while
+    // training, the running ones otherwise.
+    std::vector<double> mean, var;
+    // The running statistics after the op: (1 - m) * old + m * batch, with the batch's unbiased
+    // variance (M / (M - 1) times the biased one, M = n*h*w); unchanged at inference.
+    std::vector<double> running_mean, running_var;
+};
+
+// Per channel c (the features of a flat input): y = gamma * (x - mean) / sqrt(var + eps) + beta.
+// Training needs more than one value per channel.
+BatchNormForward batch_norm_forward(const Act& in, const BatchNormSpec& spec,
+                                    std::span<const double> gamma, std::span<const double> beta,
+                                    std::span<const double> running_mean,
+                                    std::span<const double> running_var);
+
+struct BatchNormGrads {
+    Act input;
+    std::vector<double> weight;  // d/d gamma
+    std::vector<double> bias;    // d/d beta
+};
+// While training the batch statistics depend on the input, and the input gradient includes that.
+BatchNormGrads batch_norm_backward(const Act& in, const BatchNormSpec& spec,
+                                   std::span<const double> gamma,
+                                   std::span<const double> running_mean,
+                                   std::span<const double> running_var, const Act& grad_out);
+
+// Mean over all elements of (x - t)^2.
+double mse_forward(const Act& in, const Act& targets);
+Act mse_backward(const Act& in, const Act& targets, double grad_loss = 1.0);
+
+// Cross-entropy against the smoothed target q = (1 - s) * onehot(label) + s / classes, averaged
+// over the batch (PyTorch's label_smoothing); s = 0 is softmax_cross_entropy_forward.
+double smoothed_cross_entropy_forward(const Act& logits, std::span<const int32_t> labels,
+                                      double label_smoothing);
+// dL/dlogits = grad_loss * (softmax(logits) - q) / N.
+Act smoothed_cross_entropy_backward(const Act& logits, std::span<const int32_t> labels,
+                                    double label_smoothing, double grad_loss = 1.0);
+
+struct TransposedConv2dSpec {
+    int64_t filters = 0;  // Cout
+    Window window{};      // kernel, stride, dilation; pads crop the full output
+    int64_t groups = 1;
+    bool bias = true;
+    int64_t output_padding_h = 0, output_padding_w = 0;  // extra rows (bottom) and columns (right)
+};
+
+// o = (i - 1)*s - pad_before - pad_after + d*(k - 1) + output_padding + 1; throws unless positive.
+int64_t transposed_window_output(int64_t in, int64_t pad_before, int64_t pad_after,
+                                 int64_t kernel, int64_t stride, int64_t dilation,
+                                 int64_t output_padding);
+
+// Extents of the transposed conv2d weight, innermost first: (Cout/groups, KW, KH, Cin), i.e.
+// index co_g + Cout_g*(kx + KW*(ky + KH*ci)).
+std::vector<int64_t> transposed_conv2d_weight_extents(const TransposedConv2dSpec& spec,
+                                                      int64_t in_channels);
+
+// Input pixel (ix, iy) of channel ci (group g = ci / (Cin/groups)) adds in * w(co_g, kx, ky, ci) to
+// output (g*Cout_g + co_g, ix*s_w - pad_left + kx*d_w, iy*s_h - pad_top + ky*d_h) when that lies in
+// the output; `bias` may be empty or hold Cout values.
+Act transposed_conv2d_forward(const Act& in, const TransposedConv2dSpec& spec,
+                              std::span<const double> weight, std::span<const double> bias);
+Conv2dGrads transposed_conv2d_backward(const Act& in, const TransposedConv2dSpec& spec,
+                                       std::span<const double> weight, const Act& grad_out);
 
 // ---- sequential network -------------------------------------------------------------------------
 

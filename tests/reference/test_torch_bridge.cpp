@@ -161,3 +161,77 @@ TEST_CASE("LeNet-5: naive double reference agrees with PyTorch") {
         }
     }
 }
+
+TEST_CASE("tensor files, version 2: float64 travels exactly, text entries, activations") {
+    std::vector<double> exact{0.1, -1.0 / 3.0, 1e-300, 12345.678901234567};
+    std::vector<ref::NamedArray> arrays{
+        ref::to_named_array64("exact", {2, 2}, exact),
+        ref::text_array("spec.json", R"({"op": "relu", "note": "ünïcode"})"),
+        {"single", {2}, {1.5f, -2.5f}},
+        ref::to_named_array64("empty64", {0}, std::vector<double>{}),
+    };
+    std::string path = scratch_file("v2.cnnt").string();
+    ref::write_tensors(path, arrays);
+    {
+        std::ifstream in(path, std::ios::binary);
+        char magic[8];
+        in.read(magic, 8);
+        CHECK(std::string(magic, 8) == "CNNCTNS2");
+    }
+    std::vector<ref::NamedArray> back = ref::read_tensors(path);
+    REQUIRE(back.size() == arrays.size());
+    CHECK(back[0].dtype == ref::Dtype::float64);
+    CHECK(ref::to_doubles(back[0]) == exact);                     // bit for bit
+    CHECK(back[0].values[1] == float(-1.0 / 3.0));               // and rounded for float readers
+    CHECK(back[1].dtype == ref::Dtype::text);
+    CHECK(back[1].text == arrays[1].text);
+    CHECK_THROWS_AS(ref::to_doubles(back[1]), std::invalid_argument);
+    CHECK(back[2].dtype == ref::Dtype::float32);
+    CHECK(back[2].values == arrays[2].values);
+    CHECK(back[3].extents == std::vector<int64_t>{0});
+
+    // A truncated version 2 file, and an unknown dtype, are reported.
+    auto size = std::filesystem::file_size(path);
+    std::filesystem::resize_file(path, size - 40);
+    CHECK_THROWS_AS(ref::read_tensors(path), std::runtime_error);
+    ref::write_tensors(path, {ref::to_named_array64("x", {1}, std::vector<double>{1.0})});
+    {
+        std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+        f.seekp(8 + 8 + 4 + 1);  // magic, count, name length, name: the dtype byte
+        f.put(char(7));
+    }
+    CHECK_THROWS_AS(ref::read_tensors(path), std::runtime_error);
+    std::filesystem::remove(path);
+
+    // All-float32 files stay version 1, which older readers understand.
+    ref::write_tensors(path, {arrays[2]});
+    {
+        std::ifstream in(path, std::ios::binary);
+        char magic[8];
+        in.read(magic, 8);
+        CHECK(std::string(magic, 8) == "CNNCTNS1");
+    }
+    std::filesystem::remove(path);
+
+    std::mt19937_64 rng(3);
+    ref::Act spatial = ref::random_act(3, 4, 2, 2, rng);
+    ref::Act flat = ref::random_act(5, 1, 1, 3, rng);
+    ref::NamedArray s = ref::act_to_named_array("s", spatial);
+    ref::NamedArray f = ref::act_to_named_array("f", flat);
+    CHECK(s.extents == std::vector<int64_t>{3, 4, 2, 2});
+    CHECK(f.extents == std::vector<int64_t>{5, 3});
+    ref::Act s_back = ref::named_array_to_act(s), f_back = ref::named_array_to_act(f);
+    CHECK(s_back.same_shape(spatial));
+    CHECK(s_back.v == spatial.v);
+    CHECK(f_back.same_shape(flat));
+    CHECK(f_back.v == flat.v);
+}
+
+TEST_CASE("reference cases: names are checked before anything runs") {
+    std::vector<ref::ReferenceCase> slash{{"a/b", R"({"op": "relu"})", {}}};
+    CHECK_THROWS_AS(ref::run_op_references(slash), std::invalid_argument);
+    std::vector<ref::ReferenceCase> twice{{"a", "{}", {}}, {"a", "{}", {}}};
+    CHECK_THROWS_AS(ref::run_op_references(twice), std::invalid_argument);
+    CHECK_THROWS_AS(ref::optimizer_reference_inputs({{1.0}}, {{{1.0}, {2.0}}}),
+                    std::invalid_argument);
+}

@@ -4,7 +4,7 @@
     /usr/bin/python3 tests/torch/lenet_reference.py IN OUT \
         [--momentum-steps K --lr LR --momentum M]
 
-IN and OUT are named-tensor files (format in tests/reference/torch_bridge.h): extents are stored
+IN and OUT are named-tensor files (format in tests/torch/cnnc_tensors.py): extents are stored
 innermost first, so a numpy array's shape is the reverse of the stored extents.
 
 IN holds the parameters conv2d.weight, conv2d.bias, conv2d_1.weight, conv2d_1.bias, dense.weight,
@@ -18,76 +18,17 @@ and with --momentum-steps K > 0, "updated.<param>" after K SGD-with-momentum ste
 """
 
 import argparse
-import struct
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-MAGIC = b"CNNCTNS1"
+from cnnc_tensors import (conv_weight_from_torch, conv_weight_to_torch, dense_weight_from_torch,
+                          dense_weight_to_torch, read_tensors, write_tensors)
+
 CONVS = ["conv2d", "conv2d_1"]
 DENSES = ["dense", "dense_1", "dense_2"]
-
-
-def read_tensors(path):
-    """Returns {name: numpy float32 array} with numpy shapes (outermost first)."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:8] != MAGIC:
-        sys.exit(f"{path}: bad magic (expected CNNCTNS1)")
-    (count,) = struct.unpack_from("<Q", data, 8)
-    pos = 16
-    tensors = {}
-    for _ in range(count):
-        (name_length,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        name = data[pos:pos + name_length].decode("utf-8")
-        pos += name_length
-        (rank,) = struct.unpack_from("<I", data, pos)
-        pos += 4
-        extents = struct.unpack_from(f"<{rank}q", data, pos)
-        pos += 8 * rank
-        size = int(np.prod(extents, dtype=np.int64))
-        values = np.frombuffer(data, dtype="<f4", count=size, offset=pos)
-        pos += 4 * size
-        tensors[name] = values.reshape(tuple(reversed(extents))).copy()
-    return tensors
-
-
-def write_tensors(path, tensors):
-    """Writes {name: numpy array} (numpy shapes, outermost first) as float32."""
-    with open(path, "wb") as f:
-        f.write(MAGIC)
-        f.write(struct.pack("<Q", len(tensors)))
-        for name, array in tensors.items():
-            array = np.ascontiguousarray(np.asarray(array, dtype="<f4"))
-            encoded = name.encode("utf-8")
-            f.write(struct.pack("<I", len(encoded)))
-            f.write(encoded)
-            extents = tuple(reversed(array.shape))
-            f.write(struct.pack("<I", len(extents)))
-            f.write(struct.pack(f"<{len(extents)}q", *extents))
-            f.write(array.tobytes())
-
-
-# cnnc conv weight (co, kx, ky, ci) innermost first is numpy [ci][ky][kx][co];
-# torch wants [co][ci][ky][kx].
-def conv_weight_to_torch(a):
-    return a.transpose(3, 0, 1, 2)
-
-
-def conv_weight_from_torch(a):
-    return a.transpose(1, 2, 3, 0)
-
-
-# cnnc dense weight (o, i) innermost first is numpy [i][o]; torch wants [o][i].
-def dense_weight_to_torch(a):
-    return a.T
-
-
-def dense_weight_from_torch(a):
-    return a.T
 
 
 def to_torch(name, array):
