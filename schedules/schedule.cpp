@@ -46,8 +46,7 @@ void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const T
 }
 
 std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& g, const Target& target) {
-    (void)g;
-    return schedule_training_stages(t.outputs(), target);
+    return schedule_training_stages(t.outputs(), target, &g);
 }
 
 }  // namespace cnnc::schedules

@@ -24,7 +24,9 @@ std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& graph,
                                 const Halide::Target& target);
 
 // Schedules every stage reachable from `outputs` with the default training template.
+// With the graph, convolution weights are also given a transposed copy for backward-data.
 std::string schedule_training_stages(const std::vector<Halide::Func>& outputs,
-                                     const Halide::Target& target);
+                                     const Halide::Target& target,
+                                     const ir::Graph* graph = nullptr);
 
 }  // namespace cnnc::schedules
