@@ -40,7 +40,13 @@ void schedule_node(Func f, const ir::Node& n, const Target& target) {
 }
 
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
-    for (size_t i = 0; i < g.nodes.size(); ++i) schedule_node(p.values[i], g.nodes[i], target);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+        // A folded batch norm's value is its convolution's Func, already scheduled.
+        bool alias = g.nodes[i].op == Op::batch_norm && p.values[i].defined() &&
+                     p.values[i].name() == p.values[size_t(g.nodes[i].inputs.at(0))].name();
+        if (!alias) schedule_node(p.values[i], g.nodes[i], target);
+    }
+    for (Func f : p.precomputed) f.compute_root();
     // A few classes per image: one task per image, the class loop is too short to vectorize.
     p.output.compute_root().parallel(p.output.args().back());
 }

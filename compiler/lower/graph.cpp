@@ -80,7 +80,18 @@ std::vector<Func> lower_graph(const ir::Graph& g, const Func& input,
             op.shapes.push_back(g.node(p).shape);
         }
         for (int p : n.params) op.params.push_back(params.at(size_t(p)));
-        values[i] = lower(op);
+        if (auto fold = mode.folded_batch_norms.find(int(i)); fold != mode.folded_batch_norms.end()) {
+            const ir::Node& bn = g.node(fold->second);
+            std::vector<Func> bn_params;
+            for (int p : bn.params) bn_params.push_back(params.at(size_t(p)));
+            auto [weight, bias] = fold_batch_norm(n, bn, op.params, bn_params);
+            op.params = {weight, bias};
+            mode.precomputed.insert(mode.precomputed.end(), {weight, bias});
+        }
+        bool folded_away = false;
+        for (const auto& [conv, bn] : mode.folded_batch_norms) folded_away |= bn == int(i);
+        // A folded batch norm passes its (already normalised) input through.
+        values[i] = folded_away ? op.in() : lower(op);
     }
     return values;
 }

@@ -2,6 +2,7 @@
 #include "compiler/lower/inference.h"
 
 #include "compiler/lower/lower.h"
+#include "compiler/passes/fold_batch_norm.h"
 
 namespace cnnc::lower {
 
@@ -67,7 +68,9 @@ InferencePipeline build_inference(const ir::Graph& g) {
     std::vector<Func> param_funcs;
     for (const ImageParam& ip : p.params) param_funcs.push_back(wrap(ip, ip.name() + "_f"));
     Mode inference;
+    inference.folded_batch_norms = passes::foldable_batch_norms(g);
     p.values = lower_graph(g, wrap(p.images, "input"), param_funcs, inference);
+    p.precomputed = inference.precomputed;
     const Shape& shape = g.node(g.logits).shape;
     const Func& scores = p.values.at(size_t(g.logits));
     if (g.loss >= 0 && g.node(g.loss).op == Op::softmax_cross_entropy) {

@@ -14,6 +14,7 @@ struct InferencePipeline {
     Halide::ImageParam images;               // (c, x, y, n)
     std::vector<Halide::ImageParam> params;  // one per ir::Param, in graph order
     std::vector<Halide::Func> values;        // the Func of every node
+    std::vector<Halide::Func> precomputed;   // e.g. weights with batch norm folded in
     Halide::Func output;  // class probabilities (k, n) / (k, x, y, n), or the values for MSE
 
     // Inputs in calling order: images, then the parameters.

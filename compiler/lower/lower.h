@@ -20,6 +20,10 @@ struct Mode {
     Halide::Expr batch = 1;  // samples in the batch: batch norm's statistics count them
     // Batch norm in training: updated running statistics, keyed by parameter index.
     std::map<int, Halide::Func> updated_state;
+    // Inference: convolution node -> batch norm node folded into it (passes::foldable_batch_norms).
+    std::map<int, int> folded_batch_norms;
+    // Per-call precomputations (folded weights): schedules compute them once, up front.
+    std::vector<Halide::Func> precomputed;
 };
 
 // Everything one op's lowering reads.
@@ -53,6 +57,12 @@ Halide::Func concat(const OpInputs& op);
 Halide::Func zero_pad(const OpInputs& op);
 Halide::Func batch_norm(const OpInputs& op);
 Halide::Func dropout(const OpInputs& op);
+
+// The weights and bias of a convolution with an inference batch norm folded in: w * s, (b - m) s + beta
+// with s = gamma / sqrt(var + eps), per output channel. `bn_params` are gamma, beta, mean, var.
+std::pair<Halide::Func, Halide::Func> fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
+                                                      const std::vector<Halide::Func>& conv_params,
+                                                      const std::vector<Halide::Func>& bn_params);
 
 // Class probabilities over channels, for a flat (k, n) or per-pixel (k, x, y, n) Func.
 Halide::Func class_probabilities(const Halide::Func& logits, const Shape& shape);

@@ -9,6 +9,7 @@
 
 #include "compiler/lower/inference.h"
 #include "compiler/lower/lower.h"
+#include "compiler/passes/fold_batch_norm.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
 #include "schedules/schedule.h"
@@ -159,4 +160,43 @@ TEST_CASE("softmax probabilities match the naive reference and sum to one") {
     l(c, n) = in(c, n);
     Halide::Buffer<float> p = lower::class_probabilities(l, Shape{10}).realize({10, 4});
     check_close({p.data(), p.data() + 40}, ref::softmax_forward(logits).v);
+}
+
+TEST_CASE("batch norm folded into its convolution for inference computes the same outputs") {
+    Model m("folded");
+    Tensor x = m.input({3, 7, 6});
+    x = relu(batch_norm(conv2d(x, {.filters = 5, .kernel = 3, .padding = same, .bias = false})));
+    softmax_cross_entropy(dense(flatten(x), {.units = 4}));
+    ir::Graph g = passes::build_graph(m);
+    REQUIRE(passes::foldable_batch_norms(g) == std::map<int, int>{{1, 2}});
+
+    std::mt19937_64 rng(30);
+    Halide::Buffer<float> images(3, 6, 7, 2);
+    std::uniform_real_distribution<float> d(-1, 1);
+    for (int64_t i = 0; i < int64_t(images.number_of_elements()); ++i) images.data()[i] = d(rng);
+    auto run = [&](bool fold) {
+        lower::InferencePipeline p = lower::build_inference(g);
+        if (!fold) {  // the same graph lowered without the pass
+            lower::Mode plain;
+            std::vector<Halide::Func> funcs;
+            for (auto& ip : p.params) funcs.push_back(lower::wrap(ip, ip.name() + "_g"));
+            auto values = lower::lower_graph(g, lower::wrap(p.images, "in2"), funcs, plain);
+            p.output = lower::class_probabilities(values[size_t(g.logits)], Shape{4});
+        }
+        p.images.set(images);
+        std::vector<Halide::Buffer<float>> keep;
+        for (size_t i = 0; i < g.params.size(); ++i) {
+            const Shape& e = g.params[i].extents;
+            keep.emplace_back(std::vector<int>(e.dims.begin(), e.dims.begin() + e.rank));
+            float lo = g.params[i].role == "running_var" ? 0.5f : -1.0f;
+            std::mt19937_64 prng(40 + i);
+            std::uniform_real_distribution<float> pd(lo, lo + 2);
+            for (int64_t k = 0; k < int64_t(keep.back().number_of_elements()); ++k)
+                keep.back().data()[k] = pd(prng);
+            p.params[i].set(keep.back());
+        }
+        Halide::Buffer<float> out = p.output.realize({4, 2});
+        return std::vector<double>(out.data(), out.data() + 8);
+    };
+    check_close(run(true), run(false));
 }
