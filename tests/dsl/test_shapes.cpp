@@ -140,3 +140,58 @@ static_assert(tiny().output_shape() == Shape{3});
 static_assert(tiny().parameter_count() == 4 * 9 + 4 + 64 * 3 + 3);
 
 TEST_CASE("constexpr models agree with run-time ones") { CHECK(tiny().nodes().size() == 7); }
+
+TEST_CASE("shapes of the other ops of the canon") {
+    Model m("canon");
+    Tensor x = m.input({4, 9, 8});
+    CHECK(transposed_conv2d(x, {.filters = 3, .kernel = 3, .stride = 2}).shape() ==
+          Shape{3, 19, 17});
+    CHECK(transposed_conv2d(x, {.filters = 3, .kernel = 4, .stride = 2, .padding = same})
+              .shape() == Shape{3, 18, 16});
+    CHECK(transposed_conv2d(x, {.filters = 2, .kernel = 3, .stride = 2,
+                                .padding = Padding::explicit_sides, .pads = {1, 1, 1, 1},
+                                .output_padding = 1})
+              .shape() == Shape{2, 18, 16});
+    CHECK(avg_pool(x, {.kernel = 3, .stride = 2, .padding = same}).shape() == Shape{4, 5, 4});
+    CHECK(l2_pool(x).shape() == Shape{4, 4, 4});
+    CHECK(global_avg_pool(x).shape() == Shape{4, 1, 1});
+    CHECK(global_max_pool(x).shape() == Shape{4, 1, 1});
+    CHECK(zero_pad(x, {1, 2, 3, 4}).shape() == Shape{4, 12, 15});
+    CHECK(concat({x, relu(x), x}).shape() == Shape{12, 9, 8});
+    CHECK(add({x, sigmoid(x)}).shape() == Shape{4, 9, 8});
+    CHECK(reshape(x, {8, 36}).shape() == Shape{8, 36});
+    CHECK(batch_norm(x).shape() == Shape{4, 9, 8});
+    CHECK(dropout(x, 0.2f).shape() == Shape{4, 9, 8});
+}
+
+TEST_CASE("invalid configurations of the other ops name the layer and the shapes") {
+    Model m("bad_canon");
+    Tensor x = m.input({4, 9, 8});
+    CHECK(error_of([&] { add({x, max_pool(x, {.name = "p"})}, "sum"); }) ==
+          "layer 'sum' (add): inputs must have equal shapes, got [4x9x8] and [4x4x4]");
+    CHECK(error_of([&] { concat({x, max_pool(x)}, "cat"); }) ==
+          "layer 'cat' (concat): inputs must agree in every dimension but channels, got [4x9x8] "
+          "and [4x4x4]");
+    CHECK(error_of([&] { reshape(x, {5, 5, 5}, "r"); }) ==
+          "layer 'r' (reshape): cannot reshape [4x9x8] to [5x5x5]");
+    CHECK(error_of([&] {
+              transposed_conv2d(x, {.filters = 2, .kernel = 3, .stride = 2, .output_padding = 2,
+                                    .name = "up"});
+          }) == "layer 'up' (transposed_conv2d): output padding must be smaller than the stride "
+                "or the dilation");
+    CHECK(error_of([&] { transposed_conv2d(x, {.filters = 2, .padding = full, .name = "up"}); })
+              .find("FULL padding is not defined") != std::string::npos);
+    CHECK(error_of([&] { transposed_conv2d(x, {.filters = 3, .groups = 2, .name = "up"}); })
+              .find("groups 2 must divide") != std::string::npos);
+    CHECK(error_of([&] { avg_pool(x, {.kernel = 10, .name = "big"}); })
+              .find("larger than the padded input [4x9x8]") != std::string::npos);
+    CHECK(error_of([&] { global_avg_pool(flatten(x), "g"); }) ==
+          "layer 'g' (global_avg_pool): expects a CxHxW input, got [288]");
+    CHECK(error_of([&] { dropout(x, 1.0f, "d"); }) == "layer 'd' (dropout): rate must be in [0, 1)");
+    CHECK(error_of([&] { batch_norm(x, {.epsilon = 0, .name = "bn"}); }) ==
+          "layer 'bn' (batch_norm): epsilon must be positive");
+    CHECK(error_of([&] { leaky_relu(x, -1, "lr"); }) ==
+          "layer 'lr' (leaky_relu): alpha must not be negative");
+    CHECK(error_of([&] { zero_pad(x, {-1, 0, 0, 0}, "z"); }) ==
+          "layer 'z' (zero_pad): padding must not be negative");
+}
