@@ -75,6 +75,11 @@ constexpr Tensor relu(Tensor x, std::string_view name = {}) {
     return x.model->add(Op::relu, {x}, {}, name);
 }
 
+// min(max(x, 0), 6): MobileNet's activation, bounded so that it survives low-precision inference.
+constexpr Tensor relu6(Tensor x, std::string_view name = {}) {
+    return x.model->add(Op::relu6, {x}, {}, name);
+}
+
 constexpr Tensor flatten(Tensor x, std::string_view name = {}) {
     return x.model->add(Op::flatten, {x}, {}, name);
 }

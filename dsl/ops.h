@@ -9,11 +9,11 @@
 namespace cnnc {
 
 // The X-macro keeps the enum and its names in one list.
-#define CNNC_OPS(X)                                                                          \
-    X(input) X(conv2d) X(transposed_conv2d) X(max_pool) X(avg_pool) X(l2_pool)               \
-    X(global_avg_pool) X(global_max_pool) X(relu) X(leaky_relu) X(elu) X(sigmoid) X(tanh)    \
-    X(softmax) X(log_softmax) X(dense) X(flatten) X(reshape) X(add) X(concat) X(zero_pad)    \
-    X(batch_norm) X(dropout) X(softmax_cross_entropy) X(mse)
+#define CNNC_OPS(X)                                                                        \
+    X(input) X(conv2d) X(transposed_conv2d) X(max_pool) X(avg_pool) X(l2_pool)             \
+    X(global_avg_pool) X(global_max_pool) X(relu) X(relu6) X(leaky_relu) X(elu) X(sigmoid) \
+    X(tanh) X(softmax) X(log_softmax) X(dense) X(flatten) X(reshape) X(add) X(concat)      \
+    X(zero_pad) X(batch_norm) X(dropout) X(softmax_cross_entropy) X(mse)
 
 enum class Op {
 #define CNNC_OP_ENUM(name) name,

@@ -195,6 +195,7 @@ constexpr Shape infer_shape(Op op, Attrs& attrs, const std::vector<Shape>& in,
     switch (op) {
         case Op::input: return in.at(0);
         case Op::relu:
+        case Op::relu6:
         case Op::sigmoid:
         case Op::tanh:
         case Op::softmax:

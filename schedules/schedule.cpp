@@ -14,6 +14,7 @@ void schedule_node(Func f, const ir::Node& n, const Target& target) {
         case Op::dense: cpu::schedule_dense(f, n, target); break;
         // Element-wise stages and re-indexing fuse into their consumer's loops.
         case Op::relu:
+        case Op::relu6:
         case Op::leaky_relu:
         case Op::elu:
         case Op::sigmoid:

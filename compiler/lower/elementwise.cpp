@@ -16,6 +16,7 @@ Func activation(const OpInputs& op) {
     Expr out;
     switch (op.node.op) {
         case Op::relu: out = max(v, 0.0f); break;
+        case Op::relu6: out = clamp(v, 0.0f, 6.0f); break;
         case Op::leaky_relu:
             out = select(v > 0, v, std::get<ActivationAttrs>(op.node.attrs).alpha * v);
             break;

@@ -32,6 +32,7 @@ Lowering lowering_of(Op op) {
         case Op::global_avg_pool: return global_avg_pool;
         case Op::global_max_pool: return global_max_pool;
         case Op::relu:
+        case Op::relu6:
         case Op::leaky_relu:
         case Op::elu:
         case Op::sigmoid:

@@ -260,6 +260,9 @@ std::vector<OpCase> cases() {
         {"softmax_cross_entropy per pixel", {{4, 3, 2}},
          unary([](Tensor x) { return softmax_cross_entropy(x); }), R"({"op":"softmax_cross_entropy"})"},
         {"mse", {{2, 3, 3}}, unary([](Tensor x) { return mse(x); }), R"({"op":"mse"})"},
+        // Appended last: the cases share one random stream, and the flat batch norm's input
+        // gradient over a batch of two is sensitive to which values it draws.
+        {"relu6", {{3, 4, 4}}, unary([](Tensor x) { return relu6(x); }), R"({"op":"relu6"})"},
     };
 }
 
@@ -287,4 +290,32 @@ TEST_CASE("every op's forward and generated gradients match PyTorch autograd") {
         ++k;
     }
     MESSAGE(k << " op configurations checked against PyTorch");
+}
+
+// The shared inputs lie in [-2, 2], below relu6's ceiling: its upper clamp is checked here.
+TEST_CASE("relu6 clamps to [0, 6] and passes gradient only strictly between") {
+    Model m("relu6");
+    relu6(m.input({6}));
+    ir::Graph g = passes::build_graph(m);
+    Halide::ImageParam images = lower::image_input(g);
+    Halide::Func input = lower::wrap(images, "input_f");
+    lower::Mode mode;
+    mode.batch = 1;
+    Halide::Func out = lower::lower_graph(g, input, {}, mode).back();
+    const float x[] = {-3.0f, -0.5f, 0.5f, 5.5f, 6.5f, 10.0f};
+    const float want[] = {0.0f, 0.0f, 0.5f, 5.5f, 6.0f, 6.0f};
+    const float want_grad[] = {0.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f};
+    Halide::Buffer<float> in(6, 1);
+    for (int i = 0; i < 6; ++i) in(i, 0) = x[i];
+    images.set(in);
+    Halide::RDom r(0, 6);
+    Halide::Func objective("objective");
+    objective() = sum(out(r, 0));
+    Halide::Buffer<float> y = out.realize({6, 1});
+    Halide::Buffer<float> grad = Halide::propagate_adjoints(objective)(input).realize({6, 1});
+    for (int i = 0; i < 6; ++i) {
+        INFO("x = " << x[i]);
+        CHECK(y(i, 0) == want[i]);
+        CHECK(grad(i, 0) == want_grad[i]);
+    }
 }

@@ -45,7 +45,7 @@ Op fields (defaults in brackets; pads are pad_top, pad_bottom, pad_left, pad_rig
                     the number of real (unpadded) pixels in the window.
   l2_pool           as max_pool: sqrt(sum of x^2 over the window), padding reads as zero.
   global_avg_pool, global_max_pool   no fields; output (c, 1, 1, n).
-  relu, sigmoid, tanh                no fields.
+  relu, relu6, sigmoid, tanh         no fields; relu6 is min(max(x, 0), 6).
   leaky_relu, elu   alpha [0.01 for leaky_relu, 1.0 for elu].
   softmax, log_softmax   no fields; over the features of a flat input, or over the channels of
                     each pixel of a (c, x, y, n) input.
@@ -100,6 +100,7 @@ OP_FIELDS = {
     "global_avg_pool": set(),
     "global_max_pool": set(),
     "relu": set(),
+    "relu6": set(),
     "leaky_relu": {"alpha"},
     "elu": {"alpha"},
     "sigmoid": set(),
@@ -298,6 +299,10 @@ def op_global_max_pool(spec, xs, p):
 
 def op_relu(spec, xs, p):
     return F.relu(act_to_torch(xs[0]))
+
+
+def op_relu6(spec, xs, p):
+    return F.relu6(act_to_torch(xs[0]))
 
 
 def op_leaky_relu(spec, xs, p):
