@@ -19,7 +19,7 @@ namespace ref = cnnc::reference;
 
 namespace {
 
-constexpr int batch = 2;
+constexpr int batch = 4;
 
 struct OpCase {
     std::string name;
