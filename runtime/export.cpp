@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace cnnc::runtime {
 namespace fs = std::filesystem;
@@ -16,12 +18,42 @@ void run_tool(const std::string& command) {
         throw std::runtime_error("export: command failed: " + command);
 }
 
-std::string quoted(const fs::path& p) { return "'" + p.string() + "'"; }
+// Built by appending: GCC 12 warns falsely (-Wrestrict) about "'" + std::string + "'".
+std::string quoted(const fs::path& p) {
+    std::string out = "'";
+    out += p.string();
+    out += '\'';
+    return out;
+}
+
+// The two floats at the front of the blob: the exported C API computes (x - mean) / std for
+// every value x in [0, 1] (see compiler/emit/c_api.cpp). scale is mean 0, std 1; center keeps
+// std 1. NOTE: one (mean, std) pair serves every channel. That is exact for the current
+// examples, which are all one-channel (grey), and for multi-channel models whose channels share
+// their statistics (or use scale); any other multi-channel normalisation is refused here until
+// the C API reads one pair per channel.
+std::pair<float, float> blob_normalisation(const ModelState& s) {
+    const InputNormalisation& n = s.normalisation;
+    if (n.mode == Normalisation::scale) return {0.0f, 1.0f};
+    for (size_t c = 1; c < n.stats.mean.size(); ++c)
+        if (n.stats.mean[c] != n.stats.mean[0] ||
+            (n.mode == Normalisation::standardise && n.stats.std[c] != n.stats.std[0]))
+            throw std::runtime_error(
+                "export: the exported library applies one mean and standard deviation to every "
+                "input channel, but " + s.graph->name + " was trained with '" +
+                std::string(normalisation_name(n.mode)) + "' statistics that differ between its " +
+                std::to_string(n.stats.mean.size()) +
+                " channels; retrain with --normalise scale to export it");
+    if (n.stats.mean.empty())
+        throw std::runtime_error("export: the input normalisation has no statistics");
+    return {n.stats.mean[0], n.mode == Normalisation::standardise ? n.stats.std[0] : 1.0f};
+}
 
 // mean, std, then every parameter in graph order: the layout <model>_standalone.c reads.
 void write_blob(const ModelState& s, const fs::path& path) {
+    auto [mean, std] = blob_normalisation(s);
     std::ofstream out(path, std::ios::binary);
-    const float pre[2] = {s.preprocessing.mean, s.preprocessing.std};
+    const float pre[2] = {mean, std};
     out.write(reinterpret_cast<const char*>(pre), sizeof pre);
     for (const Tensor& t : s.params)
         out.write(reinterpret_cast<const char*>(t.data()), std::streamsize(t.size() * 4));

@@ -2,18 +2,22 @@
 #include "runtime/model_main.h"
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "compiler/passes/shape_inference.h"
 #include "compiler/passes/summary.h"
+#include "runtime/checkpoint.h"
 #include "runtime/errors.h"
 #include "runtime/export.h"
+#include "runtime/transfer.h"
 
 namespace cnnc::runtime {
 namespace {
@@ -38,7 +42,9 @@ int cmd_summary(const ir::Graph& g, const Common& c) {
         return 0;
     }
     std::cout << passes::summary_table(s);
-    print_json({{"model", g.name}, {"parameters", s.parameters}, {"macs", s.macs},
+    print_json({{"model", g.name},
+                {"parameters", s.parameters},
+                {"macs", s.macs},
                 {"activation_bytes", s.activation_bytes}});
     return 0;
 }
@@ -47,26 +53,187 @@ ModelState load_state(const ir::Graph& g, const std::string& path) {
     return ModelState::from_file(g, load_params(path), path);
 }
 
-int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOptions o) {
+// Command-line text of the options that need parsing beyond CLI11's, and the paths of a run.
+struct TrainCli {
+    std::string schedule = default_lr_schedule;
+    std::string normalise = "standardise";
+    std::string augment = "none";
+    std::vector<std::string> layer_decay, freeze;
+    std::string checkpoint;  // default <weights>.ckpt
+    std::string resume, init_from;
+    float removed_lr_decay = 0;  // --lr-decay, replaced by --lr-schedule: only to say so
+    CLI::App* app = nullptr;     // the train subcommand: which options were given
+};
+
+bool given(const TrainCli& t, const std::string& option) {
+    try {
+        return t.app->get_option(option)->count() > 0;
+    } catch (const CLI::OptionNotFound&) {
+        return false;
+    }
+}
+
+// An option's value as it would be typed: floats that came from a float in their shortest form.
+std::string value_text(const json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_number_float()) {
+        double d = v.get<double>();
+        char buf[32];
+        auto [end, ec] = float(d) == d ? std::to_chars(buf, buf + sizeof buf, float(d))
+                                       : std::to_chars(buf, buf + sizeof buf, d);
+        return std::string(buf, ec == std::errc() ? end : buf);
+    }
+    if (v.is_array()) {
+        std::string out;
+        for (const json& e : v) out += (out.empty() ? "" : " ") + value_text(e);
+        return out.empty() ? "(none)" : out;
+    }
+    return v.dump();
+}
+
+// Parses one option's text with `parse`, naming the option in any error.
+template <typename F>
+auto parse_option(const std::string& option, const std::string& text, F&& parse) {
+    try {
+        return parse(text);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(option + " \"" + text + "\": " + e.what());
+    }
+}
+
+void parse_train_cli(const TrainCli& t, TrainOptions& o) {
+    if (given(t, "--lr-decay"))
+        throw std::invalid_argument(
+            "--lr-decay was replaced by --lr-schedule: use --lr-schedule exponential:gamma=" +
+            value_text(json(t.removed_lr_decay)));
+    o.schedule = parse_option("--lr-schedule", t.schedule,
+                              [](const std::string& s) { return LrSchedule::parse(s); });
+    o.normalisation = parse_option("--normalise", t.normalise,
+                                   [](const std::string& s) { return parse_normalisation(s); });
+    o.augment = parse_option("--augment", t.augment,
+                             [](const std::string& s) { return AugmentOptions::parse(s); });
+    for (const std::string& text : t.layer_decay) {
+        auto [layer, decay] = parse_layer_decay(text);
+        if (!o.optimizer.layer_decay.emplace(layer, decay).second)
+            throw std::invalid_argument("--layer-decay: layer '" + layer + "' given twice");
+    }
+    for (const std::string& layer : t.freeze) o.optimizer.frozen.insert(layer);
+}
+
+// A resumed run takes its options from the checkpoint. An option given on the command line must
+// agree with it, except those that do not change the steps already taken: --epochs (not in the
+// saved options), the early-stopping patience (when the run had early stopping) and --min-delta.
+void merge_resumed_options(const TrainCli& t, const Checkpoint& ck, TrainOptions& o) {
+    const json now = train_options_json(o);
+    json merged = ck.options;
+    std::string conflicts;
+    for (const auto& [key, saved] : ck.options.items()) {
+        if (!now.contains(key) || now[key] == saved || !given(t, key)) continue;
+        const bool may_change =
+            key == "--min-delta" || (key == "--early-stopping" && saved.is_number_integer() &&
+                                     saved.get<int>() > 0 && now[key].get<int>() > 0);
+        if (may_change)
+            merged[key] = now[key];
+        else
+            conflicts += "\n  " + key + " " + value_text(now[key]) + " here, " + value_text(saved) +
+                         " in the checkpoint";
+    }
+    if (!conflicts.empty())
+        throw std::invalid_argument(
+            "--resume " + t.resume + ": the run was made with other options:" + conflicts +
+            "\n(a resumed run takes the checkpoint's options; leave these out, or give the same "
+            "values; only --epochs, the --early-stopping patience and --min-delta may change)");
+    apply_train_options_json(o, merged);
+}
+
+// Refuses up front a path whose folder does not exist, rather than after hours of training.
+void check_writable_folder(const std::string& option, const std::string& path) {
+    std::filesystem::path folder = std::filesystem::path(path).parent_path();
+    if (!folder.empty() && !std::filesystem::is_directory(folder))
+        throw std::invalid_argument(option + " " + path + ": folder " + folder.string() +
+                                    " does not exist");
+}
+
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOptions o, TrainCli t) {
+    parse_train_cli(t, o);
+    if (t.checkpoint.empty()) t.checkpoint = c.weights + ".ckpt";
+    if (!t.resume.empty() && !t.init_from.empty())
+        throw std::invalid_argument(
+            "--init-from and --resume exclude each other: a resumed run "
+            "takes its weights from the checkpoint");
+    std::optional<Checkpoint> ck;
+    if (!t.resume.empty()) {
+        ck = load_checkpoint(t.resume, g);
+        merge_resumed_options(t, *ck, o);
+    }
+    check_train_options(g, o);
+    check_writable_folder("--weights", c.weights);
+    check_writable_folder("--checkpoint", t.checkpoint);
+    o.checkpoint = t.checkpoint;
+    o.history = c.weights;
+    o.verbose = true;
+
     Dataset train_set = load_fashion_mnist(c.data_dir, true);
     Dataset test_set = load_fashion_mnist(c.data_dir, false);
     ModelState state = ModelState::initialised(g, o.seed);
-    state.preprocessing = measure_preprocessing(train_set.images);
-    o.verbose = true;
-    TrainReport r = train(state, p, train_set, o);
-    double test_accuracy = evaluate(state, p, test_set, all_indices(test_set.images.count));
+    if (ck) {
+        std::printf("resuming %s after epoch %d of %d\n", t.resume.c_str(), ck->epochs_done,
+                    o.epochs);
+    } else if (!t.init_from.empty()) {
+        TransferReport tr = init_from(state, load_params(t.init_from), t.init_from);
+        std::printf("initialised from %s: %zu of %zu parameters loaded", t.init_from.c_str(),
+                    tr.loaded.size(), g.params.size());
+        if (!tr.unused.empty()) std::printf(" (%zu tensors of the file unused)", tr.unused.size());
+        std::printf("\n");
+        for (const std::string& f : tr.fresh) {
+            std::printf("  initialised fresh: %s\n", f.c_str());
+            std::string layer = f.substr(0, f.find('.'));
+            if (o.optimizer.frozen.count(layer))
+                std::printf(
+                    "  warning: layer %s is frozen but was not loaded: it stays at its "
+                    "random initialisation\n",
+                    layer.c_str());
+        }
+    }
+    TrainReport r = train(state, p, train_set, o, ck ? &*ck : nullptr);
+    Evaluation test = evaluate(state, p, test_set, all_indices(test_set.images.count));
     json figures = {{"model", g.name},
-                    {"test_accuracy", test_accuracy},
-                    {"validation_accuracy", r.validation_accuracy},
+                    {"test_accuracy", test.accuracy},
+                    {"test_loss", finite_or_null(test.loss)},
+                    {"validation_accuracy", finite_or_null(r.validation_accuracy)},
+                    {"validation_loss", finite_or_null(r.validation_loss)},
                     {"loss", r.final_loss},
+                    {"train_accuracy", r.train_accuracy},
                     {"images_per_second", r.images_per_second},
-                    {"epochs", o.epochs},
+                    {"epochs", r.epochs_done},
+                    {"epochs_requested", o.epochs},
+                    {"best_epoch", r.best_epoch},
+                    {"stopped_early", r.stopped_early},
                     {"seconds", r.seconds},
-                    {"weights", c.weights}};
-    save_params(c.weights, state.to_file(figures.dump()));
-    std::printf("trained %s: test accuracy %.2f%%, %.0f images/s, %.1f s; weights in %s\n",
-                g.name.c_str(), 100.0 * test_accuracy, r.images_per_second, r.seconds,
-                c.weights.c_str());
+                    {"weights", c.weights},
+                    {"checkpoint", o.checkpoint},
+                    {"history_csv", o.history + ".csv"},
+                    {"curves_svg", o.history + ".svg"}};
+    if (ck) {
+        figures["resumed_from"] = t.resume;
+        figures["resumed_at_epoch"] = r.resumed_at;
+    }
+    if (!t.init_from.empty()) figures["init_from"] = t.init_from;
+    json meta = figures;
+    meta["options"] = train_options_json(o);
+    save_params(c.weights, state.to_file(meta.dump()));
+    if (r.stopped_early)
+        std::printf(
+            "stopped early after epoch %d: no improvement of the validation accuracy for "
+            "%d epochs\n",
+            r.epochs_done, o.early_stopping);
+    std::printf(
+        "trained %s: test accuracy %.2f%%, %.0f images/s, %.1f s; weights (epoch %d) in "
+        "%s, curves in %s.svg\n",
+        g.name.c_str(), 100.0 * test.accuracy, r.images_per_second, r.seconds, r.best_epoch,
+        c.weights.c_str(), o.history.c_str());
     if (c.json) print_json(figures);
     return 0;
 }
@@ -74,10 +241,11 @@ int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOpti
 int cmd_eval(const ir::Graph& g, const Pipelines& p, const Common& c) {
     ModelState state = load_state(g, c.weights);
     Dataset test_set = load_fashion_mnist(c.data_dir, false);
-    double accuracy = evaluate(state, p, test_set, all_indices(test_set.images.count));
-    std::printf("%s: test accuracy %.2f%% on %lld images\n", g.name.c_str(), 100.0 * accuracy,
-                static_cast<long long>(test_set.images.count));
-    if (c.json) print_json({{"model", g.name}, {"test_accuracy", accuracy}});
+    Evaluation test = evaluate(state, p, test_set, all_indices(test_set.images.count));
+    std::printf("%s: test accuracy %.2f%%, loss %.4f on %lld images\n", g.name.c_str(),
+                100.0 * test.accuracy, test.loss, static_cast<long long>(test_set.images.count));
+    if (c.json)
+        print_json({{"model", g.name}, {"test_accuracy", test.accuracy}, {"test_loss", test.loss}});
     return 0;
 }
 
@@ -123,7 +291,8 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
 int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
                const std::string& out) {
     ModelState state = load_state(g, c.weights);
-    std::string lib = export_library(state, {prog.generated_dir, prog.standalone_object, prog.halide_runtime}, out);
+    std::string lib = export_library(
+        state, {prog.generated_dir, prog.standalone_object, prog.halide_runtime}, out);
     std::printf("exported %s and %s/%s.h\n", lib.c_str(), out.c_str(), g.name.c_str());
     if (c.json)
         print_json({{"model", g.name},
@@ -142,6 +311,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         Common c;
         c.weights = g.name + ".cnnp";
         TrainOptions o;
+        TrainCli t;
         std::string out_dir;
 
         CLI::App app{g.name + ": a cnnc-compiled model"};
@@ -149,19 +319,32 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         auto common = [&](CLI::App* s, bool data) {
             s->add_flag("--json", c.json, "print the figures as one JSON object, last line");
             s->add_option("--weights", c.weights, "parameter file")->capture_default_str();
-            if (data) s->add_option("--data", c.data_dir, "Fashion-MNIST folder")->capture_default_str();
+            if (data)
+                s->add_option("--data", c.data_dir, "Fashion-MNIST folder")->capture_default_str();
         };
         auto* summary = app.add_subcommand("summary", "per-layer shapes, parameters and MACs");
         summary->add_flag("--json", c.json, "end with one JSON line of totals");
         auto* train_cmd = app.add_subcommand("train", "train on Fashion-MNIST, then test");
+        t.app = train_cmd;
         common(train_cmd, true);
-        train_cmd->add_option("--epochs", o.epochs)->capture_default_str()->check(CLI::PositiveNumber);
-        train_cmd->add_option("--batch", o.batch)->capture_default_str()->check(CLI::PositiveNumber);
-        train_cmd->add_option("--optimizer", o.optimizer.kind,
-                              "sgd, momentum, nesterov, adagrad, adadelta, rmsprop or adam")
+        // Ranges are checked by check_train_options, with messages that name option and value.
+        train_cmd->add_option("--epochs", o.epochs, "epochs in total (a resumed run's included)")
             ->capture_default_str();
-        train_cmd->add_option("--lr", o.optimizer.lr, "learning rate")->capture_default_str();
-        train_cmd->add_option("--lr-decay", o.lr_decay, "learning-rate factor per epoch")
+        train_cmd->add_option("--batch", o.batch)->capture_default_str();
+        train_cmd
+            ->add_option("--optimizer", o.optimizer.kind,
+                         "sgd, momentum, nesterov, adagrad, adadelta, rmsprop or adam")
+            ->capture_default_str();
+        train_cmd
+            ->add_option("--lr", o.optimizer.lr,
+                         "learning rate of the first epoch (then --lr-schedule)")
+            ->capture_default_str();
+        train_cmd->add_option("--lr-decay", t.removed_lr_decay)
+            ->group("");  // says what replaced it
+        train_cmd
+            ->add_option("--lr-schedule", t.schedule,
+                         "constant, step:every=S[,gamma=G], exponential:gamma=G, "
+                         "cosine:epochs=T[,min=M], plateau[:factor=F,patience=P,...]")
             ->capture_default_str();
         train_cmd->add_option("--momentum", o.optimizer.momentum)->capture_default_str();
         train_cmd->add_option("--beta1", o.optimizer.beta1, "adam")->capture_default_str();
@@ -174,10 +357,37 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         train_cmd->add_option("--l1", o.optimizer.l1, "L1 weight decay")->capture_default_str();
         train_cmd->add_flag("!--no-decay-biases", o.optimizer.decay_biases,
                             "weight decay on weights only");
+        train_cmd
+            ->add_option("--layer-decay", t.layer_decay,
+                         "NAME=L1,L2: weight decay of one layer (repeatable)")
+            ->expected(1)
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+        train_cmd
+            ->add_option("--freeze", t.freeze,
+                         "NAME: leave this layer's tensors as they are "
+                         "(repeatable)")
+            ->expected(1)
+            ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
         train_cmd->add_option("--validation", o.validation, "held-out training images")
             ->capture_default_str();
         train_cmd->add_option("--limit", o.limit, "train on at most this many images");
         train_cmd->add_option("--seed", o.seed)->capture_default_str();
+        train_cmd->add_option("--early-stopping", o.early_stopping,
+                              "PATIENCE: stop after this many epochs without a better validation "
+                              "accuracy, keep the best epoch's weights");
+        train_cmd->add_option("--min-delta", o.min_delta,
+                              "early stopping: accuracy gain (fraction) that counts");
+        train_cmd->add_option("--normalise", t.normalise, "scale, center or standardise")
+            ->capture_default_str();
+        train_cmd
+            ->add_option("--augment", t.augment,
+                         "crop=P,flip,translate=T,rotate=DEG,brightness=B,contrast=C,noise=N")
+            ->capture_default_str();
+        train_cmd->add_option("--checkpoint", t.checkpoint,
+                              "written after every epoch (default <weights>.ckpt)");
+        train_cmd->add_option("--resume", t.resume, "continue the run of this checkpoint");
+        train_cmd->add_option("--init-from", t.init_from,
+                              "start from another model's parameters, matched by name and shape");
         auto* eval_cmd = app.add_subcommand("eval", "test accuracy of a parameter file");
         common(eval_cmd, true);
         auto* bench_cmd = app.add_subcommand("bench", "inference latency and training speed");
@@ -188,7 +398,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         CLI11_PARSE(app, argc, argv);
 
         if (summary->parsed()) return cmd_summary(g, c);
-        if (train_cmd->parsed()) return cmd_train(g, p, c, o);
+        if (train_cmd->parsed()) return cmd_train(g, p, c, o, t);
         if (eval_cmd->parsed()) return cmd_eval(g, p, c);
         if (bench_cmd->parsed()) return cmd_bench(g, p, c);
         if (export_cmd->parsed()) return cmd_export(g, prog, c, out_dir);
