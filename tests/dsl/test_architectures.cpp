@@ -13,6 +13,7 @@
 #include "examples/architectures/squeezenet.h"
 #include "examples/architectures/unet.h"
 #include "examples/architectures/vgg.h"
+#include "tests/dsl/test_util.h"
 
 using namespace cnnc;
 using namespace cnnc::arch;
@@ -25,15 +26,7 @@ static_assert(learnable_parameter_count(resnet18()) == 11'689'512);
 
 namespace {
 
-std::string error_of(auto&& build) {
-    try {
-        build();
-    } catch (const ShapeError& e) {
-        return e.what();
-    }
-    FAIL("expected a ShapeError");
-    return {};
-}
+using cnnc::test::error_of;
 
 const Node& node_named(const Model& m, std::string_view name) {
     for (const Node& n : m.nodes())

@@ -4,20 +4,13 @@
 #include <string>
 
 #include "dsl/dsl.h"
+#include "tests/dsl/test_util.h"
 
 using namespace cnnc;
 
 namespace {
 
-std::string error_of(auto&& build) {
-    try {
-        build();
-    } catch (const ShapeError& e) {
-        return e.what();
-    }
-    FAIL("expected a ShapeError");
-    return {};
-}
+using cnnc::test::error_of;
 
 }  // namespace
 

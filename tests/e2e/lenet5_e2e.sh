@@ -4,12 +4,7 @@
 set -euo pipefail
 bin=$1 source_dir=$2 epochs=${3:-5} min_accuracy=${4:-0.89}
 data=/usr/share/datasets/fashion-mnist
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-
-json_field() { /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['$1'])"; }
-check() { if ! /usr/bin/python3 -c "import sys; sys.exit(0 if ($1) else 1)"; then echo "FAILED: $2"; exit 1; fi; echo "ok: $2"; }
+source "$(dirname "$0")/common.sh"
 
 "$bin" summary --json | json_field parameters | grep -qx 61706 && echo "ok: summary counts 61706 parameters"
 

@@ -8,12 +8,7 @@ set -euo pipefail
 bin=$1 source_dir=$2
 cnnp="/usr/bin/python3 $source_dir/tests/e2e/cnnp.py"
 data=/usr/share/datasets/fashion-mnist
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-
-json_field() { /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.read().splitlines()[-1])['$1'])"; }
-check() { if ! /usr/bin/python3 -c "import sys; sys.exit(0 if ($1) else 1)"; then echo "FAILED: $2"; exit 1; fi; echo "ok: $2"; }
+source "$(dirname "$0")/common.sh"
 quick=(--limit 2000 --validation 1000)
 
 # --- resume: 2 epochs straight == 1 epoch + resume to 2, tensor for tensor -----------------------
