@@ -14,10 +14,10 @@ constexpr Tensor conv_block(Tensor x, int filters, float drop) {
 constexpr Model fashion_cnn() {
     Model m("fashion_cnn");
     Tensor x = m.input({1, 28, 28});
-    x = conv_block(x, 32, 0.25f);
-    x = conv_block(x, 64, 0.25f);
+    x = conv_block(x, 32, 0.1f);
+    x = conv_block(x, 64, 0.1f);
     x = flatten(x);
-    x = dropout(relu(batch_norm(dense(x, {.units = 256, .bias = false}))), 0.5f);
+    x = dropout(relu(batch_norm(dense(x, {.units = 256, .bias = false}))), 0.3f);
     softmax_cross_entropy(dense(x, {.units = 10}));
     return m;
 }
