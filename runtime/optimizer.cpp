@@ -101,7 +101,9 @@ void OptimizerState::apply(std::vector<Tensor>& params, std::vector<Tensor>& gra
                         b0 = flat_view(state0_[k], d[2]), b1 = flat_view(state1_[k], d[3]),
                         ow = flat_view(next_weight_[k], d[4]), o0 = flat_view(next_state0_[k], d[5]),
                         o1 = flat_view(next_state1_[k], d[6]);
-        OptimizerConfig c = config_;
+        // The generated update only reads its scalars: point at the configuration itself rather
+        // than copying it (with its per-layer maps) for every parameter of every step.
+        OptimizerConfig& c = config_;
         invoke(kinds[kind_index_].update,
                {&bw, &bg, &b0, &b1, &lr, &c.momentum, &c.dampening, &c.beta1, &c.beta2, &c.eps,
                 &c.rho, &c.alpha, &c.lr_decay, &l1, &l2, &step, &ow, &o0, &o1});
