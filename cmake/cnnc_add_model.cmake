@@ -1,11 +1,14 @@
-# cnnc_add_model(<name> SOURCES <model sources...>): compiles a DSL model at build time.
+# cnnc_add_model(<name> SOURCES <model sources...> [INFERENCE_ONLY]): compiles a DSL model at
+# build time.
 #
 # Produces the compiler program <name>_compile (the model's source linked with cnnc's compiler),
-# runs it to generate <name>_infer.{a,h} and <name>_train_step.{a,h} in
+# runs it to generate the inference kernels <name>_kernels.a, their plan <name>_plan.c (compiled
+# here with runtime/plan.c into <name>_infer.a) and <name>_train_step.{a,h} in
 # ${CMAKE_BINARY_DIR}/generated/<name>/, and links them into the program bin/<name>
-# (subcommands summary, train, eval, bench, export).
+# (subcommands summary, train, eval, infer, bench, export). INFERENCE_ONLY skips the training
+# step: its compilation is the long part for large networks, and `train` then says so.
 function(cnnc_add_model name)
-    cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
+    cmake_parse_arguments(ARG "INFERENCE_ONLY" "" "SOURCES" ${ARGN})
     if(NOT ARG_SOURCES)
         message(FATAL_ERROR "cnnc_add_model(${name}): SOURCES is required")
     endif()
@@ -16,24 +19,42 @@ function(cnnc_add_model name)
     set_target_properties(${name}_compile PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/compilers)
 
     set(outputs
-        ${gen_dir}/${name}_infer.a ${gen_dir}/${name}_infer.h
-        ${gen_dir}/${name}_train_step.a ${gen_dir}/${name}_train_step.h
+        ${gen_dir}/${name}_kernels.a ${gen_dir}/${name}_plan.c ${gen_dir}/${name}_infer.h
         ${gen_dir}/${name}_standalone.c ${gen_dir}/${name}.h)
+    if(ARG_INFERENCE_ONLY)
+        set(pipelines infer)
+        set(has_train_step 0)
+    else()
+        set(pipelines all)
+        set(has_train_step 1)
+        list(APPEND outputs ${gen_dir}/${name}_train_step.a ${gen_dir}/${name}_train_step.h)
+    endif()
     add_custom_command(
         OUTPUT ${outputs}
         COMMAND ${name}_compile --out-dir ${gen_dir} --target ${CNNC_TARGET}
+                --pipelines ${pipelines}
         DEPENDS ${name}_compile
         COMMENT "cnnc: compiling model ${name} through Halide (${CNNC_TARGET})"
         VERBATIM)
     add_custom_target(${name}_generated DEPENDS ${outputs})
 
-    add_library(${name}_pipelines STATIC IMPORTED GLOBAL)
-    set_target_properties(${name}_pipelines PROPERTIES IMPORTED_LOCATION ${gen_dir}/${name}_infer.a)
-    add_library(${name}_train_pipeline STATIC IMPORTED GLOBAL)
-    set_target_properties(${name}_train_pipeline PROPERTIES
-        IMPORTED_LOCATION ${gen_dir}/${name}_train_step.a)
-    add_dependencies(${name}_pipelines ${name}_generated)
-    add_dependencies(${name}_train_pipeline ${name}_generated)
+    add_library(${name}_kernels STATIC IMPORTED GLOBAL)
+    set_target_properties(${name}_kernels PROPERTIES IMPORTED_LOCATION ${gen_dir}/${name}_kernels.a)
+    add_dependencies(${name}_kernels ${name}_generated)
+    # The plan and its executor: <gen_dir>/<name>_infer.a, which `export` merges with the kernels.
+    add_library(${name}_pipelines STATIC ${gen_dir}/${name}_plan.c ${PROJECT_SOURCE_DIR}/runtime/plan.c)
+    set_target_properties(${name}_pipelines PROPERTIES
+        PREFIX "" OUTPUT_NAME ${name}_infer ARCHIVE_OUTPUT_DIRECTORY ${gen_dir})
+    target_include_directories(${name}_pipelines PRIVATE ${gen_dir} ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${name}_pipelines PUBLIC ${name}_kernels Halide::Runtime)
+    set(train_pipeline)
+    if(has_train_step)
+        add_library(${name}_train_pipeline STATIC IMPORTED GLOBAL)
+        set_target_properties(${name}_train_pipeline PROPERTIES
+            IMPORTED_LOCATION ${gen_dir}/${name}_train_step.a)
+        add_dependencies(${name}_train_pipeline ${name}_generated)
+        set(train_pipeline ${name}_train_pipeline)
+    endif()
 
     # The standalone C API wrapper, compiled once here; `export` adds the weights to it.
     add_library(${name}_standalone OBJECT ${gen_dir}/${name}_standalone.c)
@@ -44,11 +65,12 @@ function(cnnc_add_model name)
     configure_file(${PROJECT_SOURCE_DIR}/cmake/model_main.cpp.in ${entry} @ONLY)
     add_executable(${name} ${ARG_SOURCES} ${entry})
     target_include_directories(${name} PRIVATE ${gen_dir})
-    target_link_libraries(${name} PRIVATE cnnc_model_main ${name}_train_pipeline ${name}_pipelines
+    target_link_libraries(${name} PRIVATE cnnc_model_main ${train_pipeline} ${name}_pipelines
                           cnnc_optimizers)
     add_dependencies(${name} ${name}_standalone)
     target_compile_definitions(${name} PRIVATE
         CNNC_GENERATED_DIR="${gen_dir}"
+        CNNC_HAS_TRAIN_STEP=${has_train_step}
         CNNC_STANDALONE_OBJECT="$<TARGET_OBJECTS:${name}_standalone>"
         CNNC_HALIDE_RUNTIME="$<TARGET_FILE:cnnc_halide_runtime>")
 endfunction()

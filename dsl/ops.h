@@ -33,6 +33,26 @@ constexpr std::string_view op_name(Op op) {
 
 constexpr bool is_loss(Op op) { return op == Op::softmax_cross_entropy || op == Op::mse; }
 
+// Ops whose every output value is a few operations on one value of each input (element-wise
+// maps, and the copies and offsets of concat and zero padding): cheap enough to recompute inside
+// the loops of whatever reads them, so inference fuses them into their consumers.
+constexpr bool is_pointwise(Op op) {
+    switch (op) {
+        case Op::relu:
+        case Op::relu6:
+        case Op::leaky_relu:
+        case Op::elu:
+        case Op::sigmoid:
+        case Op::tanh:
+        case Op::add:
+        case Op::concat:
+        case Op::zero_pad:
+        case Op::dropout:
+        case Op::batch_norm: return true;
+        default: return false;
+    }
+}
+
 // SAME keeps ceil(i / s) outputs, VALID uses no padding, FULL pads by the dilated kernel minus one,
 // explicit takes the four sides as given.
 enum class Padding { same, valid, full, explicit_sides };

@@ -1,18 +1,15 @@
 // Training history output: CSV rows and a two-panel SVG chart, both written atomically.
 #include "runtime/curves.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <utility>
 
 #include "runtime/errors.h"
+#include "runtime/files.h"
 
 namespace cnnc::runtime {
 namespace {
@@ -27,37 +24,6 @@ std::string csv_number(double v) {
     if (std::isnan(v)) return "";
     if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
     return format("%.9g", v);
-}
-
-// Writes through a ".tmp" file that is removed on any failure, so `path` is either the old file
-// or the complete new one.
-void write_atomically(const std::string& path, const std::string& text, const char* what) {
-    const std::string tmp = path + ".tmp";
-    auto fail = [&](const std::string& step, int err) {
-        std::remove(tmp.c_str());
-        throw DataError(std::string("cannot write ") + what + " to " + path + ": " + step + ": " +
-                        (err ? std::strerror(err) : "unknown error"));
-    };
-    errno = 0;
-    std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) {
-        int err = errno;  // nothing to remove: the file was not created
-        throw DataError(std::string("cannot write ") + what + " to " + path + ": cannot create " +
-                        tmp + ": " + (err ? std::strerror(err) : "unknown error"));
-    }
-    bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-    // On disk before the rename, or a crash could leave a renamed empty file.
-    ok = ok && std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
-    int err = errno;
-    ok = std::fclose(f) == 0 && ok;
-    if (!ok) fail("cannot write " + tmp, err ? err : errno);
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    if (ec) {
-        std::remove(tmp.c_str());
-        throw DataError(std::string("cannot write ") + what + " to " + path + ": cannot rename " +
-                        tmp + " over it: " + ec.message());
-    }
 }
 
 std::string xml_escaped(const std::string& s) {

@@ -85,9 +85,11 @@ std::string export_library(const ModelState& s, const ExportInputs& in, const st
     const fs::path lib = out_dir / ("lib" + model + ".a");
     const fs::path tmp = out_dir / ("lib" + model + ".a.tmp");
     fs::remove(tmp);
-    // ar's MRI script merges the generated archive with the two objects into one library.
+    // ar's MRI script merges the generated archives (plan, kernels, Halide runtime) with the two
+    // objects into one library.
     std::ofstream script(work / "merge.mri");
     script << "create " << tmp.string() << "\naddlib " << (gen / (model + "_infer.a")).string()
+           << "\naddlib " << (gen / (model + "_kernels.a")).string()
            << "\naddlib " << in.halide_runtime << "\naddmod " << in.standalone_object << "\naddmod " << (work / "weights.o").string()
            << "\nsave\nend\n";
     script.close();

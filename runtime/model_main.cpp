@@ -1,4 +1,4 @@
-// Subcommands of a model program (bin/<model>): summary, train, eval, bench, export.
+// Subcommands of a model program (bin/<model>): summary, train, eval, infer, bench, export.
 #include "runtime/model_main.h"
 
 #include <CLI/CLI.hpp>
@@ -17,6 +17,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/errors.h"
 #include "runtime/export.h"
+#include "runtime/inference.h"
 #include "runtime/transfer.h"
 
 namespace cnnc::runtime {
@@ -45,7 +46,8 @@ int cmd_summary(const ir::Graph& g, const Common& c) {
     print_json({{"model", g.name},
                 {"parameters", s.parameters},
                 {"macs", s.macs},
-                {"activation_bytes", s.activation_bytes}});
+                {"activation_bytes", s.activation_bytes},
+                {"peak_activation_bytes", s.peak_activation_bytes}});
     return 0;
 }
 
@@ -156,7 +158,15 @@ void check_writable_folder(const std::string& option, const std::string& path) {
 
 json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
+// The training step is left out of models built with cnnc_add_model(... INFERENCE_ONLY).
+void require_training(const ir::Graph& g, const Pipelines& p, const char* what) {
+    if (!p.train_step.call)
+        throw std::invalid_argument(g.name + " was built for inference only (cnnc_add_model "
+                                    "INFERENCE_ONLY): it has no training step to " + what);
+}
+
 int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOptions o, TrainCli t) {
+    require_training(g, p, "train with");
     parse_train_cli(t, o);
     if (t.checkpoint.empty()) t.checkpoint = c.weights + ".ckpt";
     if (!t.resume.empty() && !t.init_from.empty())
@@ -249,16 +259,35 @@ int cmd_eval(const ir::Graph& g, const Pipelines& p, const Common& c) {
     return 0;
 }
 
+// Float tensors in, float tensors out, in PyTorch's layout: how other tools check and use a model.
+int cmd_infer(const ir::Graph& g, const Pipelines& p, const Common& c, const std::string& input,
+              const std::string& output) {
+    ModelState state = load_state(g, c.weights);
+    const Shape& s = g.node(g.input).shape;
+    std::vector<int64_t> shape;
+    for (int i = 0; i < s.rank; ++i) shape.push_back(s[i]);
+    NchwBatch out = infer_nchw(state, p.infer, read_nchw_file(input, shape));
+    write_f32_file(output, out.values);
+    std::printf("%s: %lld images from %s, outputs in %s\n", g.name.c_str(),
+                static_cast<long long>(out.n), input.c_str(), output.c_str());
+    if (c.json)
+        print_json({{"model", g.name}, {"images", out.n}, {"output", output},
+                    {"output_shape", out.shape}});
+    return 0;
+}
+
+// Median of timed runs: at least 5, more until about two seconds have passed (at most 200).
 template <typename F>
-double median_ms(int runs, F&& f) {
+double median_ms(F&& f) {
     std::vector<double> ms;
-    for (int i = 0; i < runs; ++i) {
+    const auto start = Clock::now();
+    while (ms.size() < 5 || (ms.size() < 200 && Clock::now() - start < std::chrono::seconds(2))) {
         auto t = Clock::now();
         f();
         ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
     }
-    std::nth_element(ms.begin(), ms.begin() + runs / 2, ms.end());
-    return ms[size_t(runs / 2)];
+    std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+    return ms[ms.size() / 2];
 }
 
 // Synthetic data is enough to time: the pipelines' work does not depend on pixel values.
@@ -266,25 +295,28 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
     ModelState state = std::filesystem::exists(c.weights) ? load_state(g, c.weights)
                                                           : ModelState::initialised(g, 1);
     const Shape& in = g.node(g.input).shape;
-    const int64_t classes = g.node(g.logits).shape.elements();
-    Dataset data;
-    data.images = {512, in.height(), in.width(),
-                   std::vector<uint8_t>(size_t(512 * in.elements()), 128)};
-    for (int64_t i = 0; i < 512; ++i) data.labels.push_back(uint8_t(i % classes));
-    std::vector<int64_t> one{0};
-    double infer_ms = median_ms(200, [&] { evaluate(state, p, data, one, 1); });
-    TrainOptions o;
-    o.epochs = 3;
-    o.validation = 0;
-    o.verbose = false;
-    TrainReport r = train(state, p, data, o);
-    std::printf("%s: inference %.3f ms/image at batch 1; training %.0f images/s at batch %d\n",
-                g.name.c_str(), infer_ms, r.images_per_second, o.batch);
-    if (c.json)
-        print_json({{"model", g.name},
-                    {"infer_ms_batch1", infer_ms},
-                    {"train_images_per_second", r.images_per_second},
-                    {"train_batch", o.batch}});
+    NchwBatch one{1, {}, std::vector<float>(size_t(in.elements()), 0.5f)};
+    for (int i = 0; i < in.rank; ++i) one.shape.push_back(in[i]);
+    double infer_ms = median_ms([&] { infer_nchw(state, p.infer, one); });
+    json figures = {{"model", g.name}, {"infer_ms_batch1", infer_ms}};
+    std::printf("%s: inference %.3f ms/image at batch 1", g.name.c_str(), infer_ms);
+    if (p.train_step.call) {
+        const int64_t classes = g.node(g.logits).shape.elements();
+        Dataset data;
+        data.images = {512, in.height(), in.width(),
+                       std::vector<uint8_t>(size_t(512 * in.elements()), 128)};
+        for (int64_t i = 0; i < 512; ++i) data.labels.push_back(uint8_t(i % classes));
+        TrainOptions o;
+        o.epochs = 3;
+        o.validation = 0;
+        o.verbose = false;
+        TrainReport r = train(state, p, data, o);
+        std::printf("; training %.0f images/s at batch %d", r.images_per_second, o.batch);
+        figures["train_images_per_second"] = r.images_per_second;
+        figures["train_batch"] = o.batch;
+    }
+    std::printf("\n");
+    if (c.json) print_json(figures);
     return 0;
 }
 
@@ -390,6 +422,19 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
                               "start from another model's parameters, matched by name and shape");
         auto* eval_cmd = app.add_subcommand("eval", "test accuracy of a parameter file");
         common(eval_cmd, true);
+        auto* infer_cmd =
+            app.add_subcommand("infer", "run inference on float32 images in PyTorch's layout");
+        common(infer_cmd, false);
+        std::string infer_input, infer_output;
+        infer_cmd
+            ->add_option("--input", infer_input,
+                         "raw little-endian float32, N images in C,H,W order (NCHW), taken as "
+                         "they are (no input normalisation)")
+            ->required();
+        infer_cmd
+            ->add_option("--output", infer_output,
+                         "raw float32 probabilities, N x classes (or N x classes x H x W)")
+            ->required();
         auto* bench_cmd = app.add_subcommand("bench", "inference latency and training speed");
         common(bench_cmd, false);
         auto* export_cmd = app.add_subcommand("export", "standalone static library + C header");
@@ -400,6 +445,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         if (summary->parsed()) return cmd_summary(g, c);
         if (train_cmd->parsed()) return cmd_train(g, p, c, o, t);
         if (eval_cmd->parsed()) return cmd_eval(g, p, c);
+        if (infer_cmd->parsed()) return cmd_infer(g, p, c, infer_input, infer_output);
         if (bench_cmd->parsed()) return cmd_bench(g, p, c);
         if (export_cmd->parsed()) return cmd_export(g, prog, c, out_dir);
     } catch (const ShapeError& e) {

@@ -8,48 +8,44 @@ namespace cnnc::schedules {
 using namespace Halide;
 
 void schedule_node(Func f, const ir::Node& n, const Target& target) {
+    if (is_pointwise(n.op)) {
+        // Element-wise stages and re-indexing fuse into their consumer's loops.
+        f.compute_inline();
+        return;
+    }
     switch (n.op) {
         case Op::conv2d: cpu::schedule_conv2d(f, n, target); break;
         case Op::max_pool: cpu::schedule_pool(f, n, target); break;
         case Op::dense: cpu::schedule_dense(f, n, target); break;
-        // Element-wise stages and re-indexing fuse into their consumer's loops.
-        case Op::relu:
-        case Op::relu6:
-        case Op::leaky_relu:
-        case Op::elu:
-        case Op::sigmoid:
-        case Op::tanh:
-        case Op::add:
-        case Op::concat:
-        case Op::zero_pad:
-        case Op::dropout:
-        case Op::batch_norm: f.compute_inline(); break;
         // Scatters, reductions and windows over several channels: computed once, up front.
-        case Op::flatten:
-        case Op::reshape:
-        case Op::transposed_conv2d:
-        case Op::avg_pool:
-        case Op::l2_pool:
-        case Op::global_avg_pool:
-        case Op::global_max_pool:
-        case Op::softmax:
-        case Op::log_softmax: f.compute_root(); break;
-        case Op::input:
-        case Op::softmax_cross_entropy:
-        case Op::mse: break;
+        default: f.compute_root(); break;
     }
 }
 
-void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        // A folded batch norm's value is its convolution's Func, already scheduled.
-        bool alias = g.nodes[i].op == Op::batch_norm && p.values[i].defined() &&
-                     p.values[i].name() == p.values[size_t(g.nodes[i].inputs.at(0))].name();
-        if (!alias) schedule_node(p.values[i], g.nodes[i], target);
+void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes::Segment& s,
+                     const Target& target) {
+    for (int i : s.nodes) {
+        const ir::Node& n = g.node(i);
+        // A folded batch norm's value is its convolution's Func, scheduled as the convolution.
+        bool alias = n.op == Op::batch_norm &&
+                     k.values[size_t(i)].name() == k.values[size_t(n.inputs.at(0))].name();
+        if (alias) continue;
+        // A point-wise output (a ResNet block's sum, read by two layers) is written, not inlined.
+        if (i == s.output && !s.probabilities && is_pointwise(n.op))
+            cpu::schedule_elementwise(k.values[size_t(i)], n, target);
+        else
+            schedule_node(k.values[size_t(i)], n, target);
     }
-    for (Func f : p.precomputed) f.compute_root();
-    // A few classes per image: one task per image, the class loop is too short to vectorize.
-    p.output.compute_root().parallel(p.output.args().back());
+    for (Func f : k.precomputed) f.compute_root();
+    if (s.probabilities)  // a few classes per image: one task per image, too short to vectorize
+        k.output.compute_root().parallel(k.output.args().back());
+}
+
+void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
+    for (size_t k = 0; k < p.kernels.size(); ++k) {
+        const passes::Segment& s = p.partition.segments[size_t(p.partition.kernels[k])];
+        schedule_kernel(p.kernels[k], g, s, target);
+    }
 }
 
 std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& g, const Target& target) {

@@ -14,7 +14,11 @@ namespace cnnc::schedules {
 // The op family's template for one node's Func (element-wise ops are inlined into consumers).
 void schedule_node(Halide::Func f, const ir::Node& node, const Halide::Target& target);
 
-// Every stage of the inference pipeline gets its op family's template for the target.
+// Every stage of one inference kernel gets its op family's template for the target.
+void schedule_kernel(lower::KernelPipeline& kernel, const ir::Graph& graph,
+                     const passes::Segment& segment, const Halide::Target& target);
+
+// Every kernel of the inference pipeline gets scheduled; the calls between them run in order.
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
                         const Halide::Target& target);
 

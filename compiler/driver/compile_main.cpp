@@ -14,13 +14,17 @@ namespace {
 
 int run(int argc, char** argv) {
     CLI::App app{"cnnc model compiler"};
-    std::string out_dir = ".", target_name = "host", emit, pipeline = "infer";
+    std::string out_dir = ".", target_name = "host", emit, pipeline = "infer", pipelines = "all";
     app.add_option("--out-dir", out_dir, "where the libraries and headers are written");
     app.add_option("--target", target_name, "Halide target, e.g. host, x86-64-linux-avx2");
     app.add_option("--emit", emit, "print one stage instead of compiling")
-        ->check(CLI::IsMember({"graph", "shapes", "stmt", "schedule"}));
+        ->check(CLI::IsMember({"graph", "shapes", "plan", "stmt", "schedule"}));
     app.add_option("--pipeline", pipeline, "pipeline for --emit=stmt")
         ->check(CLI::IsMember({"infer", "train"}));
+    app.add_option("--pipelines", pipelines,
+                   "libraries to compile: all (inference, and the training step when the model "
+                   "has a loss) or infer (the inference library only)")
+        ->check(CLI::IsMember({"all", "infer"}));
     CLI11_PARSE(app, argc, argv);
 
     cnnc::ir::Graph graph = cnnc::passes::build_graph(cnnc_build_model());
@@ -30,6 +34,8 @@ int run(int argc, char** argv) {
         std::cout << cnnc::ir::print(graph);
     } else if (emit == "shapes") {
         std::cout << cnnc::passes::summary_table(cnnc::passes::summarize(graph));
+    } else if (emit == "plan") {
+        std::cout << cnnc::emit::inference_plan(graph, target);
     } else if (emit == "stmt") {
         std::cout << (pipeline == "infer" ? cnnc::emit::inference_stmt(graph, target)
                                           : cnnc::emit::train_step_stmt(graph, target));
@@ -39,7 +45,7 @@ int run(int argc, char** argv) {
         cnnc::emit::Artifacts a{out_dir, target};
         cnnc::emit::emit_inference(graph, a);
         cnnc::emit::emit_c_api(graph, out_dir);
-        if (graph.loss >= 0) cnnc::emit::emit_train_step(graph, a);
+        if (graph.loss >= 0 && pipelines == "all") cnnc::emit::emit_train_step(graph, a);
     }
     return 0;
 }

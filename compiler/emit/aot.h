@@ -10,12 +10,16 @@
 namespace cnnc::emit {
 
 struct Artifacts {
-    std::string out_dir;  // files land here, named <model>_infer.{a,h}, <model>_train_step.{a,h}
+    // Files land here: <model>_kernels.{a,h}, <model>_plan.c, <model>_infer.h and
+    // <model>_train_step.{a,h}.
+    std::string out_dir;
     Halide::Target target;
 };
 
-// Function names inside the libraries: <model>_infer and <model>_train_step.
+// Function names inside the libraries: <model>_infer (in the plan) and <model>_train_step.
 std::string inference_function(const ir::Graph& graph);
+// The library of inference kernels, <model>_kernels, each kernel <model>_k<i>.
+std::string kernels_library(const ir::Graph& graph);
 std::string train_step_function(const ir::Graph& graph);
 
 // The model's libraries leave out the Halide runtime: every program links the one runtime
@@ -26,7 +30,10 @@ void emit_train_step(const ir::Graph& graph, const Artifacts& a);
 // cnnc_update_<optimizer>.{a,h} for every optimizer, and cnnc_halide_runtime.a.
 void emit_optimizers(const Artifacts& a);
 
-// Lowered Halide statements of the scheduled pipelines, for --emit=stmt.
+// The inference plan's C source, for --emit=plan.
+std::string inference_plan(const ir::Graph& graph, const Halide::Target& target);
+
+// Lowered Halide statements of the scheduled pipelines (inference: its kernels), for --emit=stmt.
 std::string inference_stmt(const ir::Graph& graph, const Halide::Target& target);
 std::string train_step_stmt(const ir::Graph& graph, const Halide::Target& target);
 

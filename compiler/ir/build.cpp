@@ -9,6 +9,12 @@ int64_t Graph::parameter_count() const {
     return total;
 }
 
+int value_source(const Graph& g, const Node& n, int k) {
+    const Node& p = g.node(k);
+    if (n.op == Op::dense && p.op == Op::flatten) return p.inputs.at(0);
+    return k;
+}
+
 Graph from_model(const Model& model) {
     Graph g;
     g.name = std::string(model.name());

@@ -58,4 +58,12 @@ void verify(const Graph& graph);
 // A readable listing, one node per line: "%3 = conv2d(%2) {...} : [6x28x28]".
 std::string print(const Graph& graph);
 
+// A node's attributes as print() shows them: "filters=6, kernel=5x5, ...".
+std::string attrs_text(const Node& node);
+
+// The node whose value input `k` of `n` reads when lowered. It is the input itself, except that a
+// dense layer fed by a flatten reads the flatten's input (the image-shaped tensor) with an affine
+// index: Halide 14's autodiff mishandles the div/mod indexing of a flatten.
+int value_source(const Graph& graph, const Node& n, int k);
+
 }  // namespace cnnc::ir

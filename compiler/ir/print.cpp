@@ -17,6 +17,8 @@ std::string window_attrs(const Window& w) {
     return s.str();
 }
 
+}  // namespace
+
 std::string attrs_text(const Node& n) {
     std::ostringstream s;
     if (auto* c = std::get_if<Conv2dAttrs>(&n.attrs)) {
@@ -47,8 +49,6 @@ std::string attrs_text(const Node& n) {
     }
     return s.str();
 }
-
-}  // namespace
 
 std::string print(const Graph& g) {
     std::ostringstream s;

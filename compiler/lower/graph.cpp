@@ -54,46 +54,39 @@ Lowering lowering_of(Op op) {
     return nullptr;
 }
 
-// A dense layer fed by a flatten reads the flatten's input instead (see lower::dense).
-int producer_for(const ir::Graph& g, const ir::Node& n, int input) {
-    const ir::Node& p = g.node(input);
-    if (n.op == Op::dense && p.op == Op::flatten) return p.inputs.at(0);
-    return input;
-}
-
 }  // namespace
+
+void lower_node(const ir::Graph& g, int i, std::vector<Func>& values,
+                const std::vector<Func>& params, Mode& mode) {
+    const ir::Node& n = g.node(i);
+    Lowering lower = lowering_of(n.op);
+    if (!lower) return;  // the input is given; losses are lowered by the training step
+    OpInputs op{g, n, {}, {}, {}, mode};
+    for (int k : n.inputs) {
+        int p = ir::value_source(g, n, k);
+        op.inputs.push_back(values.at(size_t(p)));
+        op.shapes.push_back(g.node(p).shape);
+    }
+    for (int p : n.params) op.params.push_back(params.at(size_t(p)));
+    if (auto fold = mode.folded_batch_norms.find(i); fold != mode.folded_batch_norms.end()) {
+        const ir::Node& bn = g.node(fold->second);
+        std::vector<Func> bn_params;
+        for (int p : bn.params) bn_params.push_back(params.at(size_t(p)));
+        auto [weight, bias] = fold_batch_norm(n, bn, op.params, bn_params);
+        op.params = {weight, bias};
+        mode.precomputed.insert(mode.precomputed.end(), {weight, bias});
+    }
+    bool folded_away = false;
+    for (const auto& [conv, bn] : mode.folded_batch_norms) folded_away |= bn == i;
+    // A folded batch norm passes its (already normalised) input through.
+    values[size_t(i)] = folded_away ? op.in() : lower(op);
+}
 
 std::vector<Func> lower_graph(const ir::Graph& g, const Func& input,
                               const std::vector<Func>& params, Mode& mode) {
     std::vector<Func> values(g.nodes.size());
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-        const ir::Node& n = g.nodes[i];
-        if (n.op == Op::input) {
-            values[i] = input;
-            continue;
-        }
-        Lowering lower = lowering_of(n.op);
-        if (!lower) continue;  // losses are lowered with their labels by the training step
-        OpInputs op{g, n, {}, {}, {}, mode};
-        for (int k : n.inputs) {
-            int p = producer_for(g, n, k);
-            op.inputs.push_back(values.at(size_t(p)));
-            op.shapes.push_back(g.node(p).shape);
-        }
-        for (int p : n.params) op.params.push_back(params.at(size_t(p)));
-        if (auto fold = mode.folded_batch_norms.find(int(i)); fold != mode.folded_batch_norms.end()) {
-            const ir::Node& bn = g.node(fold->second);
-            std::vector<Func> bn_params;
-            for (int p : bn.params) bn_params.push_back(params.at(size_t(p)));
-            auto [weight, bias] = fold_batch_norm(n, bn, op.params, bn_params);
-            op.params = {weight, bias};
-            mode.precomputed.insert(mode.precomputed.end(), {weight, bias});
-        }
-        bool folded_away = false;
-        for (const auto& [conv, bn] : mode.folded_batch_norms) folded_away |= bn == int(i);
-        // A folded batch norm passes its (already normalised) input through.
-        values[i] = folded_away ? op.in() : lower(op);
-    }
+    values.at(size_t(g.input)) = input;
+    for (int i = 0; i < int(g.nodes.size()); ++i) lower_node(g, i, values, params, mode);
     return values;
 }
 

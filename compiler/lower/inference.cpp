@@ -1,6 +1,7 @@
 // Building the inference pipeline from the graph IR.
 #include "compiler/lower/inference.h"
 
+
 #include "compiler/lower/lower.h"
 #include "compiler/passes/fold_batch_norm.h"
 
@@ -55,39 +56,67 @@ ImageParam image_input(const ir::Graph& g) {
     return images;
 }
 
-std::vector<Argument> InferencePipeline::arguments() const {
-    std::vector<Argument> args{images};
-    for (const ImageParam& p : params) args.push_back(p);
+namespace {
+
+// A buffer of n values of shape `s`, n free: a kernel's input.
+ImageParam value_input(const Shape& s, const std::string& name) {
+    std::vector<int64_t> extents = storage_extents(s);
+    ImageParam p(Float(32), int(extents.size()) + 1, name);
+    declare_extents(p, extents, 1);
+    return p;
+}
+
+// Fixes the non-batch extents of a pipeline's output buffer.
+void declare_output(Func f, const Shape& s) {
+    std::vector<int64_t> extents = storage_extents(s);
+    for (size_t d = 0; d < extents.size(); ++d)
+        f.output_buffer().dim(int(d)).set_bounds(0, int(extents[d]));
+}
+
+}  // namespace
+
+std::vector<Argument> KernelPipeline::arguments() const {
+    std::vector<Argument> args(inputs.begin(), inputs.end());
+    args.insert(args.end(), params.begin(), params.end());
     return args;
+}
+
+KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
+    KernelPipeline k;
+    k.values.resize(g.nodes.size());
+    for (size_t i = 0; i < s.inputs.size(); ++i) {
+        k.inputs.push_back(value_input(g.node(s.inputs[i]).shape, "in" + std::to_string(i)));
+        k.values[size_t(s.inputs[i])] = wrap(k.inputs.back(), "in" + std::to_string(i) + "_f");
+    }
+    std::vector<Func> param_funcs(g.params.size());
+    for (size_t i = 0; i < s.params.size(); ++i) {
+        const Shape& e = g.params[size_t(s.params[i])].extents;
+        ImageParam ip(Float(32), e.rank, "p" + std::to_string(i));
+        declare_extents(ip, {e.dims.begin(), e.dims.begin() + e.rank}, 0);
+        k.params.push_back(ip);
+        param_funcs[size_t(s.params[i])] = wrap(ip, ip.name() + "_f");
+    }
+    Mode inference;
+    inference.folded_batch_norms = passes::foldable_batch_norms(g);
+    for (int i : s.nodes) lower_node(g, i, k.values, param_funcs, inference);
+    k.precomputed = inference.precomputed;
+    const Shape& shape = g.node(s.output).shape;
+    const Func& value = k.values.at(size_t(s.output));
+    k.output = s.probabilities ? class_probabilities(value, shape) : value;
+    declare_output(k.output, shape);
+    return k;
+}
+
+std::string InferencePipeline::kernel_name(size_t k) const {
+    return model + "_k" + std::to_string(k);
 }
 
 InferencePipeline build_inference(const ir::Graph& g) {
     InferencePipeline p;
-    p.images = image_input(g);
-    p.params = parameter_inputs(g, "");
-    std::vector<Func> param_funcs;
-    for (const ImageParam& ip : p.params) param_funcs.push_back(wrap(ip, ip.name() + "_f"));
-    Mode inference;
-    inference.folded_batch_norms = passes::foldable_batch_norms(g);
-    p.values = lower_graph(g, wrap(p.images, "input"), param_funcs, inference);
-    p.precomputed = inference.precomputed;
-    const Shape& shape = g.node(g.logits).shape;
-    const Func& scores = p.values.at(size_t(g.logits));
-    if (g.loss >= 0 && g.node(g.loss).op == Op::softmax_cross_entropy) {
-        p.output = class_probabilities(scores, shape);
-    } else {
-        p.output = Func("output");
-        std::vector<Var> at = activation_vars(shape);
-        p.output(at) = scores(at);
-    }
-    std::vector<int64_t> extents = storage_extents(shape);
-    Region estimates;
-    for (size_t d = 0; d < extents.size(); ++d) {
-        p.output.output_buffer().dim(int(d)).set_bounds(0, int(extents[d]));
-        estimates.push_back(Range(0, int(extents[d])));
-    }
-    estimates.push_back(Range(0, 64));
-    p.output.set_estimates(estimates);
+    p.model = g.name;
+    p.partition = passes::partition_inference(g);
+    for (int first : p.partition.kernels)
+        p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)]));
     return p;
 }
 

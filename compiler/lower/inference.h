@@ -7,18 +7,36 @@
 #include <vector>
 
 #include "compiler/ir/graph.h"
+#include "compiler/passes/partition.h"
 
 namespace cnnc::lower {
 
-struct InferencePipeline {
-    Halide::ImageParam images;               // (c, x, y, n)
-    std::vector<Halide::ImageParam> params;  // one per ir::Param, in graph order
-    std::vector<Halide::Func> values;        // the Func of every node
+// One kernel of the inference library: a segment of the graph (passes::Partition) as a pipeline
+// of its own, reading the values it needs from buffers and writing its output value.
+struct KernelPipeline {
+    std::vector<Halide::ImageParam> inputs;  // per Segment::inputs: (c, x, y, n) or (f, n)
+    std::vector<Halide::ImageParam> params;  // per Segment::params
+    std::vector<Halide::Func> values;        // per graph node; the segment's nodes are defined
     std::vector<Halide::Func> precomputed;   // e.g. weights with batch norm folded in
-    Halide::Func output;  // class probabilities (k, n) / (k, x, y, n), or the values for MSE
+    Halide::Func output;                     // the segment's value, or class probabilities
 
-    // Inputs in calling order: images, then the parameters.
+    // Inputs in calling order: the input values, then the parameters.
     std::vector<Halide::Argument> arguments() const;
+};
+
+KernelPipeline build_kernel(const ir::Graph& graph, const passes::Segment& segment);
+
+// The inference library's kernels. A plan (emit/plan.cpp, runtime/plan.h) calls them in the
+// partition's order; one Halide pipeline for a whole network compiles in time that grows faster
+// than its depth (ResNet-152: over ten minutes), and Halide 14's extern stages revisit shared
+// inputs once per path through the graph, which is exponential for residual networks.
+struct InferencePipeline {
+    std::string model;
+    passes::Partition partition;
+    std::vector<KernelPipeline> kernels;  // per Partition::kernels
+
+    // The exported symbol of kernel k: "<model>_k<k>".
+    std::string kernel_name(size_t k) const;
 };
 
 // A C identifier for a parameter's buffer argument: "conv2d.weight" -> "conv2d_weight".

@@ -72,6 +72,11 @@ Halide::Func class_probabilities(const Halide::Func& logits, const Shape& shape)
 Halide::Func loss(const ir::Node& loss_node, const Halide::Func& output, const Shape& shape,
                   const Halide::Func& labels, const Halide::Expr& batch);
 
+// Lowers node `i` into values[i], reading its inputs' Funcs from `values` (already lowered, or
+// given: a segment's inputs) and its parameters from `params` (indexed like Graph::params).
+void lower_node(const ir::Graph& graph, int i, std::vector<Halide::Func>& values,
+                const std::vector<Halide::Func>& params, Mode& mode);
+
 // The Func of every node of the graph (the loss node is left undefined).
 // `params` holds one Func per ir::Param, in graph order.
 std::vector<Halide::Func> lower_graph(const ir::Graph& graph, const Halide::Func& input,

@@ -1,7 +1,11 @@
 // Computing and printing per-layer figures of a graph.
 #include "compiler/passes/summary.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
+
+#include "compiler/passes/partition.h"
 
 namespace cnnc::passes {
 namespace {
@@ -32,6 +36,27 @@ std::string grouped(int64_t v) {
     return out;
 }
 
+// Values are live from the kernel that writes them (the input: from the start) to the last kernel
+// that reads them; the peak is the largest total over the kernel calls.
+int64_t peak_activation_bytes(const ir::Graph& g) {
+    const Partition p = partition_inference(g);
+    std::map<int, size_t> last_read{{g.input, 0}};
+    for (size_t t = 0; t < p.segments.size(); ++t) {
+        last_read[p.segments[t].output] = t;
+        for (int i : p.segments[t].inputs) last_read[i] = t;
+    }
+    std::map<int, size_t> first_live{{g.input, 0}};
+    for (size_t t = 0; t < p.segments.size(); ++t) first_live[p.segments[t].output] = t;
+    int64_t peak = 0;
+    for (size_t t = 0; t < p.segments.size(); ++t) {
+        int64_t live = 0;
+        for (const auto& [node, first] : first_live)
+            if (first <= t && t <= last_read[node]) live += g.node(node).shape.elements() * 4;
+        peak = std::max(peak, live);
+    }
+    return peak;
+}
+
 }  // namespace
 
 Summary summarize(const ir::Graph& g) {
@@ -45,6 +70,7 @@ Summary summarize(const ir::Graph& g) {
         s.activation_bytes += f.activation_bytes;
         s.layers.push_back(f);
     }
+    s.peak_activation_bytes = peak_activation_bytes(g);
     return s;
 }
 
@@ -67,6 +93,8 @@ std::string summary_table(const Summary& s) {
                   grouped(s.macs).c_str());
     out += line;
     out += "(activations in bytes per image, float32; MACs per image)\n";
+    out += "peak activation memory of inference: " + grouped(s.peak_activation_bytes) +
+           " bytes per image (values live at once between kernels)\n";
     return out;
 }
 

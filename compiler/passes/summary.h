@@ -22,6 +22,9 @@ struct Summary {
     int64_t parameters = 0;
     int64_t macs = 0;
     int64_t activation_bytes = 0;
+    // The most activation memory the inference library holds at once for one image: the values
+    // between its kernels that are live together (passes::partition_inference), input included.
+    int64_t peak_activation_bytes = 0;
 };
 
 Summary summarize(const ir::Graph& graph);

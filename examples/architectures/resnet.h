@@ -92,6 +92,23 @@ constexpr Model resnet101() { return resnet("resnet101", bottleneck, 4, {3, 4, 2
 // 60,192,808 learnable parameters.
 constexpr Model resnet152() { return resnet("resnet152", bottleneck, 4, {3, 8, 36, 3}); }
 
+// ResNet-18 for 1x28x28 Fashion-MNIST images and 10 classes. Three changes to the 224x224 network,
+// the usual ones for small images: one input channel; a 3x3 stride-1 conv1 (padding 1) instead
+// of 7x7/2; no stem max pool. The stages then run at 28, 14, 7 and 4 pixels and fc has 10
+// outputs; block and layer names are ResNet-18's. In PyTorch this is torchvision's
+// resnet18(num_classes=10) with conv1 = nn.Conv2d(1, 64, 3, 1, 1, bias=False) and
+// maxpool = nn.Identity(): 11,172,810 learnable parameters.
+constexpr Model resnet18_fashion() {
+    Model m("resnet18_fashion");
+    Tensor x = m.input({1, 28, 28});
+    x = relu(bn(conv_nobias(x, 64, 3, 1, 1, path("conv1")), path("bn1")), "relu");
+    for (int stage = 0; stage < 4; ++stage)
+        x = resnet_stage(x, basic_block, 1, 64 << stage, 2, stage == 0 ? 1 : 2, stage + 1);
+    x = flatten(global_avg_pool(x, "avgpool"), "flatten");
+    softmax_cross_entropy(dense(x, {.units = 10, .name = "fc"}));
+    return m;
+}
+
 // --- Pre-activation ResNet-18 -----------------------------------------------------------------
 
 // The v2 basic block: BN-ReLU before each convolution and nothing after the sum, so the identity

@@ -67,6 +67,17 @@ void schedule_pool(Func pool, const ir::Node& node, const Target& target) {
     tile_window_stage(pool, pool, v, 1, {});
 }
 
+void schedule_elementwise(Func f, const ir::Node& node, const Target& target) {
+    f.compute_root();
+    if (node.shape.rank == 3) {
+        tile_window_stage(f, f, choose_vector(node.shape.channels(), node.shape.width(), target), 1,
+                          {});
+        return;
+    }
+    std::vector<Var> a = f.args();  // f, n
+    f.vectorize(a[0], float_lanes(target), TailStrategy::GuardWithIf).parallel(a[1]);
+}
+
 void schedule_dense(Func dense, const ir::Node& node, const Target& target) {
     std::vector<Var> a = dense.args();  // o, n
     Var o = a[0], n = a[1], oi("oi"), oo("oo");

@@ -18,6 +18,10 @@ void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Targ
 // Pooling: vectorized over channels (or pixels when channels are few), parallel over rows.
 void schedule_pool(Halide::Func pool, const ir::Node& node, const Halide::Target& target);
 
+// A point-wise value computed once for several readers (a ResNet block's sum): vectorized like a
+// pool, one task per row.
+void schedule_elementwise(Halide::Func f, const ir::Node& node, const Halide::Target& target);
+
 // Dense layer as a matrix product: output features vectorized, the input-feature reduction
 // innermost but one, batch in parallel.
 void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Target& target);

@@ -1,0 +1,113 @@
+// Splitting the inference graph into kernels and finding the kernels that repeat.
+#include "compiler/passes/partition.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "compiler/passes/fold_batch_norm.h"
+
+namespace cnnc::passes {
+namespace {
+
+struct Boundaries {
+    const ir::Graph& g;
+    std::set<int> folded_convs, folded_bns;
+    std::vector<int> readers;  // per node: how many node inputs read its value
+
+    // A value some kernel writes to memory (or the model input, which the caller gives). A
+    // point-wise value read twice is written too: recomputing it in each reader would, along a
+    // ResNet's identity shortcuts, recompute every earlier block's sum in every later block.
+    bool materialised(int i) const {
+        const ir::Node& n = g.node(i);
+        if (n.op == Op::input || i == g.logits || folded_bns.count(i)) return true;
+        if (folded_convs.count(i)) return false;
+        return !is_pointwise(n.op) || readers[size_t(i)] > 1;
+    }
+};
+
+// The nodes a segment computes: `output` and, through point-wise producers, back to the
+// materialised values it reads.
+void collect(const Boundaries& b, int i, bool is_output, Segment& s, std::set<int>& seen) {
+    if (!seen.insert(i).second) return;
+    if (!is_output && b.materialised(i)) {
+        s.inputs.push_back(i);
+        return;
+    }
+    s.nodes.push_back(i);
+    const ir::Node& n = b.g.node(i);
+    for (int k : n.inputs) collect(b, ir::value_source(b.g, n, k), false, s, seen);
+}
+
+// What the kernel computes, with the graph's node numbers and names left out.
+std::string signature_of(const ir::Graph& g, const Segment& s) {
+    std::map<int, std::string> local;
+    for (size_t k = 0; k < s.inputs.size(); ++k)
+        local[s.inputs[k]] = "in" + std::to_string(k) + to_string(g.node(s.inputs[k]).shape);
+    std::ostringstream out;
+    for (size_t j = 0; j < s.nodes.size(); ++j) {
+        const ir::Node& n = g.node(s.nodes[j]);
+        local[s.nodes[j]] = "v" + std::to_string(j);
+        out << "v" << j << "=" << op_name(n.op) << "(";
+        for (int k : n.inputs) out << local.at(ir::value_source(g, n, k)) << ",";
+        out << ")" << ir::attrs_text(n) << to_string(n.shape) << ";";
+    }
+    out << "out=" << local.at(s.output) << (s.probabilities ? ",probabilities" : "");
+    return out.str();
+}
+
+Segment segment_for(const Boundaries& b, int output) {
+    Segment s;
+    s.output = output;
+    s.probabilities = output == b.g.logits && b.g.loss >= 0 &&
+                      b.g.node(b.g.loss).op == Op::softmax_cross_entropy;
+    std::set<int> seen;
+    collect(b, output, true, s, seen);
+    std::sort(s.nodes.begin(), s.nodes.end());
+    for (int i : s.nodes)
+        for (int p : b.g.node(i).params) s.params.push_back(p);
+    s.signature = signature_of(b.g, s);
+    return s;
+}
+
+}  // namespace
+
+Partition partition_inference(const ir::Graph& g) {
+    Boundaries b{g, {}, {}, std::vector<int>(g.nodes.size(), 0)};
+    std::vector<int> non_dense_readers(g.nodes.size(), 0);
+    for (const ir::Node& n : g.nodes)
+        for (int k : n.inputs) non_dense_readers[size_t(k)] += n.op != Op::dense;
+    for (int i = 0; i < int(g.nodes.size()); ++i) {
+        const ir::Node& n = g.node(i);
+        // A flatten read only by dense layers is never computed (see ir::value_source).
+        if (n.op == Op::flatten && non_dense_readers[size_t(i)] == 0) continue;
+        for (int k : n.inputs) ++b.readers[size_t(ir::value_source(g, n, k))];
+    }
+    for (auto [conv, bn] : foldable_batch_norms(g)) {
+        b.folded_convs.insert(conv);
+        b.folded_bns.insert(bn);
+    }
+    // From the output back to the model input: only values something reads get a kernel.
+    std::map<int, Segment> by_output;
+    std::vector<int> pending{g.logits};
+    while (!pending.empty()) {
+        int i = pending.back();
+        pending.pop_back();
+        if (by_output.count(i) || i == g.input) continue;
+        Segment s = segment_for(b, i);
+        pending.insert(pending.end(), s.inputs.begin(), s.inputs.end());
+        by_output.emplace(i, std::move(s));
+    }
+    Partition p;
+    std::map<std::string, int> kernel_of;
+    for (auto& [output, s] : by_output) {  // node order is an execution order
+        auto [it, fresh] = kernel_of.emplace(s.signature, int(p.kernels.size()));
+        if (fresh) p.kernels.push_back(int(p.segments.size()));
+        s.kernel = it->second;
+        p.segments.push_back(std::move(s));
+    }
+    return p;
+}
+
+}  // namespace cnnc::passes

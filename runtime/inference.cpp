@@ -1,0 +1,106 @@
+// Inference on float tensors in PyTorch's NCHW layout, and the raw float32 files around it.
+#include "runtime/inference.h"
+
+#include <bit>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "runtime/errors.h"
+#include "runtime/files.h"
+
+namespace cnnc::runtime {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "raw float32 files are little-endian");
+
+int64_t product(const std::vector<int64_t>& v) {
+    int64_t n = 1;
+    for (int64_t e : v) n *= e;
+    return n;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s;
+    for (int64_t e : shape) s += (s.empty() ? "" : "x") + std::to_string(e);
+    return s;
+}
+
+// Logical (c, h, w) or (f) of a graph shape.
+std::vector<int64_t> logical(const Shape& s) {
+    std::vector<int64_t> v;
+    for (int i = 0; i < s.rank; ++i) v.push_back(s[i]);
+    return v;
+}
+
+// Copies n images between PyTorch's (c, h, w) order and cnnc's channels-innermost (h, w, c)
+// order. Flat (f) tensors are the same in both.
+void transpose_images(const float* from, float* to, int64_t n, const std::vector<int64_t>& chw,
+                      bool to_channels_last) {
+    if (chw.size() != 3) {
+        std::memcpy(to, from, size_t(n * product(chw)) * sizeof(float));
+        return;
+    }
+    const int64_t c = chw[0], hw = chw[1] * chw[2];
+    for (int64_t i = 0; i < n; ++i, from += c * hw, to += c * hw)
+        for (int64_t k = 0; k < c; ++k)
+            for (int64_t p = 0; p < hw; ++p) {
+                if (to_channels_last)
+                    to[p * c + k] = from[k * hw + p];
+                else
+                    to[k * hw + p] = from[p * c + k];
+            }
+}
+
+// Storage extents (innermost first) of n tensors of logical shape `chw`.
+std::vector<int64_t> batch_extents(const std::vector<int64_t>& chw, int64_t n) {
+    std::vector<int64_t> e = chw.size() == 3 ? std::vector<int64_t>{chw[0], chw[2], chw[1]} : chw;
+    e.push_back(n);
+    return e;
+}
+
+}  // namespace
+
+NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {
+    const ir::Graph& g = *state.graph;
+    const std::vector<int64_t> in_shape = logical(g.node(g.input).shape);
+    if (input.shape != in_shape)
+        throw DataError(g.name + " expects input images of " + shape_text(in_shape) + ", not " +
+                        shape_text(input.shape));
+    NchwBatch out{input.n, logical(g.node(g.logits).shape), {}};
+    Tensor images(batch_extents(in_shape, input.n));
+    transpose_images(input.values.data(), images.data(), input.n, in_shape, true);
+    Tensor result(batch_extents(out.shape, input.n));
+    std::vector<void*> args{images.raw()};
+    for (const Tensor& t : state.params) args.push_back(t.raw());
+    args.push_back(result.raw());
+    invoke(infer, args);
+    out.values.resize(result.size());
+    transpose_images(result.data(), out.values.data(), input.n, out.shape, false);
+    return out;
+}
+
+NchwBatch read_nchw_file(const std::string& path, const std::vector<int64_t>& shape) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw DataError(path + ": cannot open the input file");
+    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const int64_t image_bytes = product(shape) * int64_t(sizeof(float));
+    if (bytes.empty() || int64_t(bytes.size()) % image_bytes != 0)
+        throw DataError(path + ": " + std::to_string(bytes.size()) +
+                        " bytes is not a whole number of float32 images of " + shape_text(shape) +
+                        " (" + std::to_string(image_bytes) + " bytes each)");
+    NchwBatch b{int64_t(bytes.size()) / image_bytes, shape, {}};
+    b.values.resize(bytes.size() / sizeof(float));
+    std::memcpy(b.values.data(), bytes.data(), bytes.size());
+    return b;
+}
+
+void write_f32_file(const std::string& path, const std::vector<float>& values) {
+    write_atomically(path,
+                     std::string(reinterpret_cast<const char*>(values.data()),
+                                 values.size() * sizeof(float)),
+                     "float32 values");
+}
+
+}  // namespace cnnc::runtime

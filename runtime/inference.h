@@ -1,0 +1,34 @@
+// Inference on float tensors in PyTorch's NCHW layout: the `infer` subcommand's core.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "runtime/model_state.h"
+#include "runtime/pipeline.h"
+
+namespace cnnc::runtime {
+
+// A batch in PyTorch's layout: n images of shape (c, h, w), row-major, channels outer.
+struct NchwBatch {
+    int64_t n = 0;
+    std::vector<int64_t> shape;  // per image, logical C,H,W (or F)
+    std::vector<float> values;   // n * product(shape)
+};
+
+// Runs the inference pipeline on `input` as it is (no input normalisation: the values are what
+// the first layer sees) and returns the output in the same layout: class probabilities (n, k),
+// or per-pixel probabilities (n, k, h, w). Throws DataError when the image shape differs from the
+// model's input, naming both shapes.
+NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input);
+
+// Reads raw little-endian float32 values holding whole images of `shape`. Throws DataError
+// naming the file when it is missing, empty or not a whole number of images (with its size and
+// the size of one image).
+NchwBatch read_nchw_file(const std::string& path, const std::vector<int64_t>& shape);
+
+// Writes the values as raw little-endian float32, replacing the file only once it is complete.
+void write_f32_file(const std::string& path, const std::vector<float>& values);
+
+}  // namespace cnnc::runtime

@@ -1,0 +1,55 @@
+/* The inference plan: the kernels of a model's inference library called in order over one arena.
+ * Plain C, so that exported libraries carry it without a C++ runtime. */
+#ifndef CNNC_RUNTIME_PLAN_H
+#define CNNC_RUNTIME_PLAN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct halide_buffer_t;
+
+/* A value between kernels: per-image storage extents, innermost first ((c, x, y) or (f)), and
+ * its offset in the arena in floats per image (-1: the model input or output, which live in the
+ * caller's buffers). */
+typedef struct cnnc_plan_value {
+    int32_t rank;
+    int32_t extents[3];
+    int64_t offset;
+} cnnc_plan_value;
+
+/* One kernel call: kernel(input values..., parameters..., output value), arguments in
+ * step_args[first_arg ...]: num_inputs value indices, then num_params parameter indices. */
+typedef struct cnnc_plan_step {
+    int (*kernel)(void **args);
+    int32_t first_arg;
+    int32_t num_inputs;
+    int32_t num_params;
+    int32_t output;
+} cnnc_plan_step;
+
+typedef struct cnnc_plan {
+    int32_t num_values;
+    const cnnc_plan_value *values;
+    int32_t num_steps;
+    const cnnc_plan_step *steps;
+    const int32_t *step_args;
+    int32_t input_value;
+    int32_t output_value;
+    int64_t arena_floats; /* per image */
+} cnnc_plan;
+
+/* Runs the plan for the batch in `images` (its last dimension). `arena` holds at least
+ * arena_floats * batch floats, or is NULL to allocate it for this call. Returns 0, a kernel's
+ * nonzero Halide error code, or -1 when memory runs out. */
+int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,
+                  struct halide_buffer_t *const *params, struct halide_buffer_t *output,
+                  float *arena);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
