@@ -1,8 +1,10 @@
-// The partition pass: kernel boundaries, fusion of point-wise ops, batch-norm folding and the
-// sharing of kernels between identical layers.
+// The partition and memory-plan passes: kernel boundaries, fusion of point-wise ops, batch-norm
+// folding, the sharing of kernels between identical layers, and the arena placement.
 #include <doctest/doctest.h>
 
+#include "compiler/passes/memory_plan.h"
 #include "compiler/passes/partition.h"
+#include "compiler/passes/summary.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
 #include "examples/architectures/resnet.h"
@@ -84,4 +86,36 @@ TEST_CASE("ResNet-152's repeated blocks compile to few kernels") {
     CHECK(p.kernels.size() <= 31);
     MESSAGE("ResNet-152: " << p.segments.size() << " kernel calls, " << p.kernels.size()
                            << " distinct kernels");
+}
+
+TEST_CASE("the memory plan reuses dead values' memory and never overlaps live ones") {
+    ir::Graph g = passes::build_graph(arch::resnet50());
+    passes::Partition p = passes::partition_inference(g);
+    passes::MemoryPlan m = passes::plan_memory(g, p);
+    std::map<int, size_t> written, last_read;
+    for (size_t t = 0; t < p.segments.size(); ++t) {
+        written[p.segments[t].output] = t;
+        last_read[p.segments[t].output] = t;
+        for (int i : p.segments[t].inputs) last_read[i] = t;
+    }
+    int64_t total = 0;
+    for (const auto& [a, offset_a] : m.offset) {
+        const int64_t size_a = g.node(a).shape.elements();
+        total += size_a;
+        CHECK(offset_a + size_a <= m.arena_floats);
+        for (const auto& [b, offset_b] : m.offset) {
+            if (a >= b || last_read[a] < written[b] || last_read[b] < written[a]) continue;
+            const int64_t size_b = g.node(b).shape.elements();
+            INFO(g.node(a).name << " and " << g.node(b).name << " are live together");
+            CHECK((offset_a + size_a <= offset_b || offset_b + size_b <= offset_a));
+        }
+    }
+    // Every value but the output is in the arena, which is far smaller than all of them.
+    CHECK(m.offset.size() == p.segments.size() - 1);
+    CHECK(m.arena_floats * 4 < total);
+    // No plan can beat the live peak; first fit stays close to it.
+    const int64_t peak_floats = passes::summarize(g).peak_activation_bytes / 4;
+    CHECK(m.arena_floats <= peak_floats * 3 / 2);
+    MESSAGE("ResNet-50: arena " << m.arena_floats * 4 << " bytes per image, all values " << total * 4
+                                << ", live peak " << peak_floats * 4);
 }
