@@ -29,6 +29,15 @@ c_accuracy=$(./classify t10k-images t10k-labels | json_field test_accuracy)
 # Preprocessing runs in float in both, in a different order: allow a handful of images to differ.
 check "abs($c_accuracy - $eval_accuracy) <= 0.0005" "the C program's accuracy $c_accuracy matches eval"
 
+# infer: raw float32 NCHW in, probabilities out; a file that is not whole images is refused.
+/usr/bin/python3 -c "import numpy as np; np.random.default_rng(1).normal(size=(3, 1, 28, 28)).astype('<f4').tofile('x.f32')"
+"$bin" infer --input x.f32 --output p.f32 --json | json_field output_shape | grep -q "10"
+check "__import__('numpy').allclose(__import__('numpy').fromfile('p.f32', '<f4').reshape(3, 10).sum(1), 1, atol=1e-5)" \
+      "infer writes 3 x 10 probabilities that sum to one"
+head -c 3000 x.f32 > short.f32
+if "$bin" infer --input short.f32 --output q.f32 2> err.txt; then echo "FAILED: partial image accepted"; exit 1; fi
+grep -q "short.f32: 3000 bytes is not a whole number" err.txt && [ ! -e q.f32 ] && echo "ok: partial image: $(cat err.txt)"
+
 # Must-fail: a truncated weights file and another model's file give a clear error, never a crash.
 head -c 1000 lenet5.cnnp > truncated.cnnp
 if "$bin" eval --weights truncated.cnnp 2> err.txt; then echo "FAILED: truncated file accepted"; exit 1; fi
