@@ -48,7 +48,11 @@ Func concat(const OpInputs& op) {
     Expr value;
     int64_t end = 0;
     std::vector<std::pair<int64_t, int64_t>> ranges;
-    for (const Shape& s : op.shapes) ranges.emplace_back(end, end += s[0]);
+    for (const Shape& s : op.shapes) {
+        const int64_t begin = end;  // two statements: argument evaluation order is unspecified
+        end += s[0];
+        ranges.emplace_back(begin, end);
+    }
     for (size_t i = op.inputs.size(); i-- > 0;) {
         std::vector<Expr> shifted = args;
         shifted[0] = clamp(at[0] - int(ranges[i].first), 0, int(op.shapes[i][0]) - 1);

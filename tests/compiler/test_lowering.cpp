@@ -170,6 +170,7 @@ namespace {
 Halide::Buffer<float> run_kernels(const ir::Graph& g, lower::InferencePipeline& p,
                                   const Halide::Buffer<float>& images,
                                   const std::vector<Halide::Buffer<float>>& params) {
+    schedules::schedule_inference(p, g, Halide::get_jit_target_from_environment());
     std::map<int, Halide::Buffer<float>> values{{g.input, images}};
     for (const passes::Segment& s : p.partition.segments) {
         lower::KernelPipeline& k = p.kernels.at(size_t(s.kernel));
@@ -230,4 +231,92 @@ TEST_CASE("batch norm folded into its convolution for inference computes the sam
         return std::vector<double>(out.data(), out.data() + 8);
     };
     check_close(run(true), run(false));
+}
+
+namespace {
+
+// Probabilities of `m` on random inputs and parameters: the inference kernels under their
+// schedules, called in order, against the whole graph lowered as one unscheduled pipeline.
+void check_kernels_match_whole_graph(const Model& m, size_t segments) {
+    ir::Graph g = passes::build_graph(m);
+
+    std::mt19937_64 rng(31);
+    std::uniform_real_distribution<float> dist(-1, 1);
+    Halide::Buffer<float> images(3, 7, 9, 3);
+    for (int64_t i = 0; i < int64_t(images.number_of_elements()); ++i) images.data()[i] = dist(rng);
+    std::vector<Halide::Buffer<float>> params;
+    for (const ir::Param& p : g.params) {
+        params.emplace_back(std::vector<int>(p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank));
+        for (int64_t k = 0; k < int64_t(params.back().number_of_elements()); ++k)
+            params.back().data()[k] = 0.5f * dist(rng);
+    }
+    lower::InferencePipeline p = lower::build_inference(g);
+    REQUIRE(p.partition.segments.size() == segments);
+    Halide::Buffer<float> kernels = run_kernels(g, p, images, params);
+
+    lower::Mode plain;
+    std::vector<Halide::ImageParam> inputs = lower::parameter_inputs(g, "_g");
+    std::vector<Halide::Func> funcs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        inputs[i].set(params[i]);
+        funcs.push_back(lower::wrap(inputs[i], inputs[i].name() + "_f"));
+    }
+    Halide::ImageParam in = lower::image_input(g);
+    in.set(images);
+    auto values = lower::lower_graph(g, lower::wrap(in, "in2"), funcs, plain);
+    Halide::Buffer<float> whole =
+        lower::class_probabilities(values[size_t(g.logits)], Shape{5}).realize({5, 3});
+    check_close(std::vector<double>(kernels.data(), kernels.data() + 15),
+                std::vector<double>(whole.data(), whole.data() + 15));
+}
+
+}  // namespace
+
+TEST_CASE("inference kernels, scheduled, compute what the whole graph computes") {
+    Model m("kernels");
+    Tensor x = m.input({3, 9, 7});
+    // Channel counts that fill whole vectors, and one that does not.
+    Tensor a = conv2d(x, {.filters = 64, .kernel = 3, .padding = same});
+    Tensor b = conv2d(x, {.filters = 64, .kernel = 1});
+    Tensor e = conv2d(x, {.filters = 13, .kernel = 1});
+    Tensor cat = concat({relu(a), relu(b), e});
+    SUBCASE("a concatenation read by two convolutions is written by a kernel of its own") {
+        Tensor c = conv2d(cat, {.filters = 6, .kernel = 3, .padding = same});
+        Tensor d = conv2d(cat, {.filters = 6, .kernel = 1});
+        softmax_cross_entropy(dense(flatten(relu(add({c, d}))), {.units = 5}));
+        check_kernels_match_whole_graph(m, 7);  // a, b, e, concat, c, d, the sum inside dense
+    }
+    SUBCASE("a concatenation read by one convolution runs inside its loops") {
+        Tensor c = conv2d(cat, {.filters = 6, .kernel = 3, .padding = same});
+        softmax_cross_entropy(dense(flatten(c), {.units = 5}));
+        check_kernels_match_whole_graph(m, 5);
+    }
+}
+
+TEST_CASE("concat places each input's channels after the previous inputs' channels") {
+    Model m("cat");
+    Tensor x = m.input({3, 2, 2});
+    Tensor a = conv2d(x, {.filters = 5, .kernel = 1, .name = "a"});
+    Tensor b = conv2d(x, {.filters = 7, .kernel = 1, .name = "b"});
+    concat({a, x, b}, "cat");
+    ir::Graph g = passes::build_graph(m);
+    Halide::Buffer<float> in_a(5, 2, 2, 1), in_x(3, 2, 2, 1), in_b(7, 2, 2, 1);
+    for (Halide::Buffer<float>* buf : {&in_a, &in_x, &in_b})
+        for (int64_t i = 0; i < int64_t(buf->number_of_elements()); ++i)
+            buf->data()[i] = float(buf->dim(0).extent() * 100 + i);
+    lower::Mode mode;
+    const ir::Node& cat = g.nodes.back();
+    std::vector<Halide::Func> values(g.nodes.size());
+    values[size_t(cat.inputs[0])] = Halide::Func(in_a);
+    values[size_t(cat.inputs[1])] = Halide::Func(in_x);
+    values[size_t(cat.inputs[2])] = Halide::Func(in_b);
+    lower::lower_node(g, int(g.nodes.size()) - 1, values, {}, mode);
+    Halide::Buffer<float> out = values.back().realize({15, 2, 2, 1});
+    for (int y = 0; y < 2; ++y)
+        for (int x = 0; x < 2; ++x)
+            for (int c = 0; c < 15; ++c) {
+                float want = c < 5 ? in_a(c, x, y, 0) : c < 8 ? in_x(c - 5, x, y, 0) : in_b(c - 8, x, y, 0);
+                INFO("channel " << c << " at " << x << "," << y);
+                CHECK(out(c, x, y, 0) == want);
+            }
 }
