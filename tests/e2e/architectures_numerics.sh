@@ -21,8 +21,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 reference="$here/../torch/architecture_reference.py"
 all_models=(alexnet vgg16 vgg16_bn googlenet inception_v3 resnet18 resnet34 resnet50 resnet101
             resnet152 preact_resnet18 squeezenet1_1 mobilenet_v2 unet resnet18_fashion)
+# U-Net runs only when named: its transposed convolutions have no schedule template yet and one
+# 224x224 image takes over two minutes, too long for the suite. Said at the end of every run.
+slow_models=(unet)
 models=("$@")
-[ ${#models[@]} -gt 0 ] || models=("${all_models[@]}")
+if [ ${#models[@]} -eq 0 ]; then
+    for model in "${all_models[@]}"; do
+        [[ " ${slow_models[*]} " == *" $model "* ]] || models+=("$model")
+    done
+fi
 batches=(1 4)
 infer_timeout=${ARCH_INFER_TIMEOUT:-120}
 source "$here/common.sh"
@@ -86,3 +93,7 @@ if [ ${#failed[@]} -gt 0 ]; then
     exit 1
 fi
 echo "architectures numerics: cnnc matches PyTorch for ${models[*]} (batches ${batches[*]})"
+for model in "${slow_models[@]}"; do
+    [[ " ${models[*]} " == *" $model "* ]] ||
+        echo "NOT CHECKED: $model (too slow for the suite; run: $0 $build $model)"
+done
