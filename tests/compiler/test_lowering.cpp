@@ -184,6 +184,26 @@ Halide::Buffer<float> run_kernels(const ir::Graph& g, lower::InferencePipeline& 
     return values.at(p.partition.segments.back().output);
 }
 
+// The graph lowered whole as one unscheduled pipeline, without batch-norm folding: class
+// probabilities (classes, batch).
+Halide::Buffer<float> run_whole_graph(const ir::Graph& g, const Halide::Buffer<float>& images,
+                                      const std::vector<Halide::Buffer<float>>& params) {
+    lower::Mode plain;
+    std::vector<Halide::ImageParam> inputs = lower::parameter_inputs(g, "_g");
+    std::vector<Halide::Func> funcs;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+        inputs[i].set(params[i]);
+        funcs.push_back(lower::wrap(inputs[i], inputs[i].name() + "_f"));
+    }
+    Halide::ImageParam in = lower::image_input(g);
+    in.set(images);
+    auto values = lower::lower_graph(g, lower::wrap(in, "in2"), funcs, plain);
+    const Shape& scores = g.node(g.logits).shape;
+    const int batch = images.dim(images.dimensions() - 1).extent();
+    return lower::class_probabilities(values[size_t(g.logits)], scores)
+        .realize({int(scores.elements()), batch});
+}
+
 }  // namespace
 
 TEST_CASE("batch norm folded into its convolution for inference computes the same outputs") {
@@ -212,22 +232,8 @@ TEST_CASE("batch norm folded into its convolution for inference computes the sam
         }
         // Folded: the inference kernels, called in order; else the graph lowered whole
         // without the pass.
-        Halide::Buffer<float> out;
-        if (fold) {
-            out = run_kernels(g, p, images, keep);
-        } else {
-            lower::Mode plain;
-            std::vector<Halide::ImageParam> params = lower::parameter_inputs(g, "_g");
-            std::vector<Halide::Func> funcs;
-            for (size_t i = 0; i < params.size(); ++i) {
-                params[i].set(keep[i]);
-                funcs.push_back(lower::wrap(params[i], params[i].name() + "_f"));
-            }
-            Halide::ImageParam in = lower::image_input(g);
-            in.set(images);
-            auto values = lower::lower_graph(g, lower::wrap(in, "in2"), funcs, plain);
-            out = lower::class_probabilities(values[size_t(g.logits)], Shape{4}).realize({4, 2});
-        }
+        Halide::Buffer<float> out =
+            fold ? run_kernels(g, p, images, keep) : run_whole_graph(g, images, keep);
         return std::vector<double>(out.data(), out.data() + 8);
     };
     check_close(run(true), run(false));
@@ -246,26 +252,15 @@ void check_kernels_match_whole_graph(const Model& m, size_t segments) {
     for (int64_t i = 0; i < int64_t(images.number_of_elements()); ++i) images.data()[i] = dist(rng);
     std::vector<Halide::Buffer<float>> params;
     for (const ir::Param& p : g.params) {
-        params.emplace_back(std::vector<int>(p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank));
+        params.emplace_back(
+            std::vector<int>(p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank));
         for (int64_t k = 0; k < int64_t(params.back().number_of_elements()); ++k)
             params.back().data()[k] = 0.5f * dist(rng);
     }
     lower::InferencePipeline p = lower::build_inference(g);
     REQUIRE(p.partition.segments.size() == segments);
     Halide::Buffer<float> kernels = run_kernels(g, p, images, params);
-
-    lower::Mode plain;
-    std::vector<Halide::ImageParam> inputs = lower::parameter_inputs(g, "_g");
-    std::vector<Halide::Func> funcs;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-        inputs[i].set(params[i]);
-        funcs.push_back(lower::wrap(inputs[i], inputs[i].name() + "_f"));
-    }
-    Halide::ImageParam in = lower::image_input(g);
-    in.set(images);
-    auto values = lower::lower_graph(g, lower::wrap(in, "in2"), funcs, plain);
-    Halide::Buffer<float> whole =
-        lower::class_probabilities(values[size_t(g.logits)], Shape{5}).realize({5, 3});
+    Halide::Buffer<float> whole = run_whole_graph(g, images, params);
     check_close(std::vector<double>(kernels.data(), kernels.data() + 15),
                 std::vector<double>(whole.data(), whole.data() + 15));
 }
@@ -315,7 +310,9 @@ TEST_CASE("concat places each input's channels after the previous inputs' channe
     for (int y = 0; y < 2; ++y)
         for (int x = 0; x < 2; ++x)
             for (int c = 0; c < 15; ++c) {
-                float want = c < 5 ? in_a(c, x, y, 0) : c < 8 ? in_x(c - 5, x, y, 0) : in_b(c - 8, x, y, 0);
+                float want = c < 5   ? in_a(c, x, y, 0)
+                             : c < 8 ? in_x(c - 5, x, y, 0)
+                                     : in_b(c - 8, x, y, 0);
                 INFO("channel " << c << " at " << x << "," << y);
                 CHECK(out(c, x, y, 0) == want);
             }
