@@ -27,13 +27,6 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return s;
 }
 
-// Logical (c, h, w) or (f) of a graph shape.
-std::vector<int64_t> logical(const Shape& s) {
-    std::vector<int64_t> v;
-    for (int i = 0; i < s.rank; ++i) v.push_back(s[i]);
-    return v;
-}
-
 // Copies n images between PyTorch's (c, h, w) order and cnnc's channels-innermost (h, w, c)
 // order. Flat (f) tensors are the same in both.
 void transpose_images(const float* from, float* to, int64_t n, const std::vector<int64_t>& chw,
@@ -62,13 +55,17 @@ std::vector<int64_t> batch_extents(const std::vector<int64_t>& chw, int64_t n) {
 
 }  // namespace
 
+std::vector<int64_t> logical_shape(const Shape& s) {
+    return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
+}
+
 NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {
     const ir::Graph& g = *state.graph;
-    const std::vector<int64_t> in_shape = logical(g.node(g.input).shape);
+    const std::vector<int64_t> in_shape = logical_shape(g.node(g.input).shape);
     if (input.shape != in_shape)
         throw DataError(g.name + " expects input images of " + shape_text(in_shape) + ", not " +
                         shape_text(input.shape));
-    NchwBatch out{input.n, logical(g.node(g.logits).shape), {}};
+    NchwBatch out{input.n, logical_shape(g.node(g.logits).shape), {}};
     Tensor images(batch_extents(in_shape, input.n));
     transpose_images(input.values.data(), images.data(), input.n, in_shape, true);
     Tensor result(batch_extents(out.shape, input.n));

@@ -17,6 +17,9 @@ struct NchwBatch {
     std::vector<float> values;   // n * product(shape)
 };
 
+// A shape's logical extents, C,H,W (or F), as NchwBatch::shape holds them.
+std::vector<int64_t> logical_shape(const Shape& s);
+
 // Runs the inference pipeline on `input` as it is (no input normalisation: the values are what
 // the first layer sees) and returns the output in the same layout: class probabilities (n, k),
 // or per-pixel probabilities (n, k, h, w). Throws DataError when the image shape differs from the

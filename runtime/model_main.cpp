@@ -263,10 +263,8 @@ int cmd_eval(const ir::Graph& g, const Pipelines& p, const Common& c) {
 int cmd_infer(const ir::Graph& g, const Pipelines& p, const Common& c, const std::string& input,
               const std::string& output) {
     ModelState state = load_state(g, c.weights);
-    const Shape& s = g.node(g.input).shape;
-    std::vector<int64_t> shape;
-    for (int i = 0; i < s.rank; ++i) shape.push_back(s[i]);
-    NchwBatch out = infer_nchw(state, p.infer, read_nchw_file(input, shape));
+    NchwBatch out = infer_nchw(state, p.infer,
+                               read_nchw_file(input, logical_shape(g.node(g.input).shape)));
     write_f32_file(output, out.values);
     std::printf("%s: %lld images from %s, outputs in %s\n", g.name.c_str(),
                 static_cast<long long>(out.n), input.c_str(), output.c_str());
@@ -295,8 +293,7 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
     ModelState state = std::filesystem::exists(c.weights) ? load_state(g, c.weights)
                                                           : ModelState::initialised(g, 1);
     const Shape& in = g.node(g.input).shape;
-    NchwBatch one{1, {}, std::vector<float>(size_t(in.elements()), 0.5f)};
-    for (int i = 0; i < in.rank; ++i) one.shape.push_back(in[i]);
+    NchwBatch one{1, logical_shape(in), std::vector<float>(size_t(in.elements()), 0.5f)};
     double infer_ms = median_ms([&] { infer_nchw(state, p.infer, one); });
     json figures = {{"model", g.name}, {"infer_ms_batch1", infer_ms}};
     std::printf("%s: inference %.3f ms/image at batch 1", g.name.c_str(), infer_ms);
