@@ -3,7 +3,8 @@
 #
 # Produces the compiler program <name>_compile (the model's source linked with cnnc's compiler),
 # runs it to generate the inference kernels <name>_kernels.a, their plan <name>_plan.c (compiled
-# here with runtime/plan.c into <name>_infer.a) and <name>_train_step.{a,h} in
+# here with runtime/plan.c into <name>_infer.a) and the training step's kernels
+# <name>_train_kernels.a with their plan <name>_train_plan.c and <name>_train_step.h in
 # ${CMAKE_BINARY_DIR}/generated/<name>/, and links them into the program bin/<name>
 # (subcommands summary, train, eval, infer, bench, export). INFERENCE_ONLY skips the training
 # step: its compilation is the long part for large networks, and `train` then says so.
@@ -27,7 +28,8 @@ function(cnnc_add_model name)
     else()
         set(pipelines all)
         set(has_train_step 1)
-        list(APPEND outputs ${gen_dir}/${name}_train_step.a ${gen_dir}/${name}_train_step.h)
+        list(APPEND outputs ${gen_dir}/${name}_train_kernels.a ${gen_dir}/${name}_train_plan.c
+             ${gen_dir}/${name}_train_step.h)
     endif()
     add_custom_command(
         OUTPUT ${outputs}
@@ -49,10 +51,13 @@ function(cnnc_add_model name)
     target_link_libraries(${name}_pipelines PUBLIC ${name}_kernels Halide::Runtime)
     set(train_pipeline)
     if(has_train_step)
-        add_library(${name}_train_pipeline STATIC IMPORTED GLOBAL)
-        set_target_properties(${name}_train_pipeline PROPERTIES
-            IMPORTED_LOCATION ${gen_dir}/${name}_train_step.a)
-        add_dependencies(${name}_train_pipeline ${name}_generated)
+        add_library(${name}_train_kernels STATIC IMPORTED GLOBAL)
+        set_target_properties(${name}_train_kernels PROPERTIES
+            IMPORTED_LOCATION ${gen_dir}/${name}_train_kernels.a)
+        add_dependencies(${name}_train_kernels ${name}_generated)
+        add_library(${name}_train_pipeline STATIC ${gen_dir}/${name}_train_plan.c)
+        target_include_directories(${name}_train_pipeline PRIVATE ${gen_dir} ${PROJECT_SOURCE_DIR})
+        target_link_libraries(${name}_train_pipeline PUBLIC ${name}_train_kernels ${name}_pipelines)
         set(train_pipeline ${name}_train_pipeline)
     endif()
 

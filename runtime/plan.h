@@ -41,6 +41,24 @@ typedef struct cnnc_plan {
     int64_t arena_floats; /* per image */
 } cnnc_plan;
 
+/* Buffer views of a table of values for one batch: value i is a dense (extents..., batch) window
+ * of the arena at offset * batch floats, or NULL where its offset is -1 (the caller's buffers go
+ * there). */
+typedef struct cnnc_plan_buffers {
+    struct halide_buffer_t **values;
+    struct halide_buffer_t *views;
+    struct halide_dimension_t *dims;
+} cnnc_plan_buffers;
+
+/* Returns 0, or -1 when memory runs out (nothing is left allocated then). */
+int cnnc_plan_buffers_open(cnnc_plan_buffers *b, const cnnc_plan_value *values, int32_t count,
+                           int32_t batch, float *arena);
+void cnnc_plan_buffers_close(cnnc_plan_buffers *b);
+
+/* Per-thread scratch memory of at least `floats` floats, kept and reused by the thread's later
+ * calls (a training step allocates the same large arena every batch); NULL when memory runs out. */
+float *cnnc_plan_scratch(int64_t floats);
+
 /* Runs the plan for the batch in `images` (its last dimension). `arena` holds at least
  * arena_floats * batch floats, or is NULL to allocate it for this call. Returns 0, a kernel's
  * nonzero Halide error code, or -1 when memory runs out. */

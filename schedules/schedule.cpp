@@ -15,6 +15,7 @@ void schedule_node(Func f, const ir::Node& n, const Target& target) {
     }
     switch (n.op) {
         case Op::conv2d: cpu::schedule_conv2d(f, n, target); break;
+        case Op::transposed_conv2d: cpu::schedule_transposed_conv2d(f, n, target); break;
         case Op::max_pool: cpu::schedule_pool(f, n, target); break;
         case Op::dense: cpu::schedule_dense(f, n, target); break;
         // Scatters, reductions and windows over several channels: computed once, up front.
@@ -46,10 +47,6 @@ void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const T
         const passes::Segment& s = p.partition.segments[size_t(p.partition.kernels[k])];
         schedule_kernel(p.kernels[k], g, s, target);
     }
-}
-
-std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& g, const Target& target) {
-    return schedule_training_stages(t.outputs(), target, &g);
 }
 
 }  // namespace cnnc::schedules

@@ -5,7 +5,6 @@
 
 #include <string>
 
-#include "compiler/autodiff/train_step.h"
 #include "compiler/ir/graph.h"
 #include "compiler/lower/inference.h"
 
@@ -22,12 +21,9 @@ void schedule_kernel(lower::KernelPipeline& kernel, const ir::Graph& graph,
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
                         const Halide::Target& target);
 
-// The training step (forward + generated backward) gets the default training template
-// (schedules/cpu/training.cpp); returns a description of the choices, for --emit=schedule.
-std::string schedule_train_step(autodiff::TrainStep& t, const ir::Graph& graph,
-                                const Halide::Target& target);
-
-// Schedules every stage reachable from `outputs` with the default training template.
+// Schedules every stage reachable from `outputs` (a training kernel, or the whole-graph step)
+// with the default training template (schedules/cpu/training.cpp); returns a description of the
+// choices, for --emit=schedule.
 // With the graph, convolution weights are also given a transposed copy for backward-data.
 std::string schedule_training_stages(const std::vector<Halide::Func>& outputs,
                                      const Halide::Target& target,

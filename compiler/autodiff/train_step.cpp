@@ -23,6 +23,14 @@ std::vector<Func> TrainStep::outputs() const {
 
 namespace {
 
+Region full_region(const Shape& extents) {
+    Region r;
+    for (int d = 0; d < extents.rank; ++d) r.push_back(Range(0, int(extents[d])));
+    return r;
+}
+
+}  // namespace
+
 // Labels have the per-sample layout of the loss's targets: a class per sample or per pixel for
 // cross-entropy, a float tensor of the output's shape for mean squared error.
 ImageParam label_input(const ir::Graph& g) {
@@ -58,14 +66,6 @@ Func correct_count(const ir::Graph& g, const Func& scores, const ImageParam& lab
     correct() = sum(select(best(b) == labels(b), 1.0f, 0.0f));
     return correct;
 }
-
-Region full_region(const Shape& extents) {
-    Region r;
-    for (int d = 0; d < extents.rank; ++d) r.push_back(Range(0, int(extents[d])));
-    return r;
-}
-
-}  // namespace
 
 TrainStep build_train_step(const ir::Graph& g) {
     if (g.loss < 0) throw std::invalid_argument("model '" + g.name + "' has no loss to train");

@@ -30,6 +30,17 @@ struct TrainStep {
     std::vector<Halide::Func> outputs() const;
 };
 
+// The labels argument: int32 classes per sample (n) or per pixel (x, y, n) for cross-entropy, float
+// targets in the scores' layout for mean squared error.
+Halide::ImageParam label_input(const ir::Graph& graph);
+
+// Samples whose highest class score is their label, as a zero-dimensional Func (0 unless the
+// model classifies whole samples with cross-entropy).
+Halide::Func correct_count(const ir::Graph& graph, const Halide::Func& scores,
+                           const Halide::ImageParam& labels, const Halide::Expr& batch);
+
+// The whole step as one pipeline: forward, loss and propagate_adjoints from the loss. Programs
+// run the segmented plan (train_kernels.h) instead; this formulation is the tests' reference.
 // Requires a graph with a loss.
 TrainStep build_train_step(const ir::Graph& graph);
 

@@ -19,7 +19,7 @@ int run(int argc, char** argv) {
     app.add_option("--target", target_name, "Halide target, e.g. host, x86-64-linux-avx2");
     app.add_option("--emit", emit, "print one stage instead of compiling")
         ->check(CLI::IsMember({"graph", "shapes", "plan", "stmt", "schedule"}));
-    app.add_option("--pipeline", pipeline, "pipeline for --emit=stmt")
+    app.add_option("--pipeline", pipeline, "pipeline for --emit=plan and --emit=stmt")
         ->check(CLI::IsMember({"infer", "train"}));
     app.add_option("--pipelines", pipelines,
                    "libraries to compile: all (inference, and the training step when the model "
@@ -35,7 +35,8 @@ int run(int argc, char** argv) {
     } else if (emit == "shapes") {
         std::cout << cnnc::passes::summary_table(cnnc::passes::summarize(graph));
     } else if (emit == "plan") {
-        std::cout << cnnc::emit::inference_plan(graph, target);
+        std::cout << (pipeline == "infer" ? cnnc::emit::inference_plan(graph, target)
+                                          : cnnc::emit::train_step_plan(graph));
     } else if (emit == "stmt") {
         std::cout << (pipeline == "infer" ? cnnc::emit::inference_stmt(graph, target)
                                           : cnnc::emit::train_step_stmt(graph, target));

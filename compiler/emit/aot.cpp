@@ -7,8 +7,9 @@
 #include <sstream>
 
 #include "compiler/autodiff/optimizers.h"
-#include "compiler/autodiff/train_step.h"
+#include "compiler/autodiff/train_kernels.h"
 #include "compiler/emit/plan.h"
+#include "compiler/emit/train_plan.h"
 #include "compiler/lower/inference.h"
 #include "schedules/schedule.h"
 
@@ -19,6 +20,7 @@ using namespace Halide;
 std::string inference_function(const ir::Graph& g) { return g.name + "_infer"; }
 std::string kernels_library(const ir::Graph& g) { return g.name + "_kernels"; }
 std::string train_step_function(const ir::Graph& g) { return g.name + "_train_step"; }
+std::string train_kernels_library(const ir::Graph& g) { return g.name + "_train_kernels"; }
 
 namespace {
 
@@ -38,13 +40,26 @@ lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& t
     return p;
 }
 
-Pipeline scheduled_train_step(const ir::Graph& g, const Target& target,
-                              std::vector<Argument>& args, std::string* schedule = nullptr) {
-    autodiff::TrainStep t = autodiff::build_train_step(g);
-    std::string source = schedules::schedule_train_step(t, g, target);
-    if (schedule) *schedule = source;
-    args = t.arguments();
-    return Pipeline(t.outputs());
+// The training step's kernels, scheduled, as one module; the log says what each stage got.
+Module train_kernels_module(const ir::Graph& g, const passes::TrainPlan& plan, const Target& target,
+                            std::string* schedule = nullptr) {
+    std::vector<Module> modules;
+    auto add = [&](autodiff::TrainKernel k, const std::string& name) {
+        std::string log = schedules::schedule_training_stages(k.outputs, target, &g);
+        if (schedule) *schedule += "# " + name + "\n" + log;
+        modules.push_back(Pipeline(k.outputs).compile_to_module(k.arguments, name, target));
+    };
+    const std::vector<passes::Segment>& segs = plan.partition.segments;
+    for (size_t k = 0; k < plan.partition.kernels.size(); ++k)
+        add(autodiff::forward_kernel(g, segs[size_t(plan.partition.kernels[k])]),
+            autodiff::forward_kernel_name(g, k));
+    add(autodiff::loss_kernel(g), autodiff::loss_kernel_name(g));
+    for (size_t k = 0; k < plan.backward_kernels.size(); ++k) {
+        const passes::BackwardKernel& b = plan.backward_kernels[k];
+        add(autodiff::backward_kernel(g, segs[size_t(b.segment)], b),
+            autodiff::backward_kernel_name(g, k));
+    }
+    return link_modules(train_kernels_library(g), modules);
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {
@@ -91,10 +106,13 @@ void emit_inference(const ir::Graph& g, const Artifacts& a) {
 }
 
 void emit_train_step(const ir::Graph& g, const Artifacts& a) {
-    std::vector<Argument> args;
-    Pipeline p = scheduled_train_step(g, a.target, args);
-    const std::string fn = train_step_function(g);
-    compile_library(p.compile_to_module(args, fn, without_runtime(a.target)), fn, a);
+    const passes::TrainPlan plan = passes::plan_training(g);
+    compile_library(train_kernels_module(g, plan, without_runtime(a.target)),
+                    train_kernels_library(g), a);
+    const std::filesystem::path dir(a.out_dir);
+    write_text(dir / (train_step_function(g) + ".h"), train_plan_header(g));
+    write_text(dir / (g.name + "_train_plan.c"),
+               train_plan_source(g, plan, without_runtime(a.target).to_string()));
 }
 
 void emit_optimizers(const Artifacts& a) {
@@ -121,17 +139,18 @@ std::string inference_plan(const ir::Graph& g, const Target& target) {
 }
 
 std::string train_step_stmt(const ir::Graph& g, const Target& target) {
-    std::vector<Argument> args;
-    Pipeline p = scheduled_train_step(g, target, args);
-    const std::string fn = train_step_function(g);
-    return stmt_of(p.compile_to_module(args, fn, target), fn);
+    return stmt_of(train_kernels_module(g, passes::plan_training(g), target),
+                   train_kernels_library(g));
 }
 
 std::string train_step_schedule(const ir::Graph& g, const Target& target) {
-    std::vector<Argument> args;
     std::string schedule;
-    scheduled_train_step(g, target, args, &schedule);
+    train_kernels_module(g, passes::plan_training(g), target, &schedule);
     return schedule;
+}
+
+std::string train_step_plan(const ir::Graph& g) {
+    return passes::print(g, passes::plan_training(g));
 }
 
 }  // namespace cnnc::emit

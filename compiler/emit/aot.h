@@ -10,8 +10,8 @@
 namespace cnnc::emit {
 
 struct Artifacts {
-    // Files land here: <model>_kernels.{a,h}, <model>_plan.c, <model>_infer.h and
-    // <model>_train_step.{a,h}.
+    // Files land here: <model>_kernels.{a,h}, <model>_plan.c, <model>_infer.h,
+    // <model>_train_kernels.{a,h}, <model>_train_plan.c and <model>_train_step.h.
     std::string out_dir;
     Halide::Target target;
 };
@@ -21,6 +21,8 @@ std::string inference_function(const ir::Graph& graph);
 // The library of inference kernels, <model>_kernels, each kernel <model>_k<i>.
 std::string kernels_library(const ir::Graph& graph);
 std::string train_step_function(const ir::Graph& graph);
+// The library of the training step's kernels, <model>_train_kernels (autodiff/train_kernels.h).
+std::string train_kernels_library(const ir::Graph& graph);
 
 // The model's libraries leave out the Halide runtime: every program links the one runtime
 // library emit_optimizers writes (and `export` merges it into the standalone library).
@@ -30,14 +32,15 @@ void emit_train_step(const ir::Graph& graph, const Artifacts& a);
 // cnnc_update_<optimizer>.{a,h} for every optimizer, and cnnc_halide_runtime.a.
 void emit_optimizers(const Artifacts& a);
 
-// The inference plan's C source, for --emit=plan.
+// The inference plan's C source and the training step's calls, for --emit=plan.
 std::string inference_plan(const ir::Graph& graph, const Halide::Target& target);
+std::string train_step_plan(const ir::Graph& graph);
 
 // Lowered Halide statements of the scheduled pipelines (inference: its kernels), for --emit=stmt.
 std::string inference_stmt(const ir::Graph& graph, const Halide::Target& target);
 std::string train_step_stmt(const ir::Graph& graph, const Halide::Target& target);
 
-// The schedule of the training step as the autoscheduler wrote it, for --emit=schedule.
+// What the training schedule chose for each stage of each kernel, for --emit=schedule.
 std::string train_step_schedule(const ir::Graph& graph, const Halide::Target& target);
 
 }  // namespace cnnc::emit

@@ -17,30 +17,17 @@ std::vector<std::string> argument_names(const ir::Graph& g) {
     return names;
 }
 
-std::string value_row(const Shape& shape, int64_t offset) {
-    std::vector<int64_t> e = lower::storage_extents(shape);
-    std::ostringstream s;
-    s << "    {" << e.size() << ", {";
-    for (size_t d = 0; d < 3; ++d) s << (d ? ", " : "") << (d < e.size() ? e[d] : 0);
-    s << "}, " << offset << "},\n";
-    return s.str();
-}
-
-std::string metadata(const ir::Graph& g, const std::string& target) {
+std::vector<MetadataArgument> metadata_arguments(const ir::Graph& g) {
     const std::vector<std::string> names = argument_names(g);
-    std::ostringstream s;
-    s << "static const struct halide_filter_argument_t arguments[] = {\n";
+    std::vector<MetadataArgument> args;
     for (size_t i = 0; i < names.size(); ++i) {
         int rank = i == 0 ? int(lower::storage_extents(g.node(g.input).shape).size()) + 1
                    : i + 1 == names.size()
                        ? int(lower::storage_extents(g.node(g.logits).shape).size()) + 1
                        : g.params[i - 1].extents.rank;
-        s << "    {\"" << names[i] << "\", " << (i + 1 == names.size() ? 2 : 1) << ", " << rank
-          << ", {halide_type_float, 32, 1}, 0, 0, 0, 0, 0},\n";
+        args.push_back({names[i], i + 1 == names.size() ? 2 : 1, rank});
     }
-    s << "};\nstatic const struct halide_filter_metadata_t metadata = {1, "
-      << names.size() << ", arguments, \"" << target << "\", \"" << g.name << "_infer\"};\n";
-    return s.str();
+    return args;
 }
 
 }  // namespace
@@ -59,10 +46,10 @@ std::string plan_source(const ir::Graph& g, const passes::Partition& p,
     for (size_t k = 0; k < p.kernels.size(); ++k)
         s << "int " << names.kernel_name(k) << "_argv(void **args);\n";
     // Value 0 is the model input, value t + 1 the output of call t.
-    s << "\nstatic const cnnc_plan_value values[] = {\n" << value_row(g.node(g.input).shape, -1);
+    s << "\nstatic const cnnc_plan_value values[] = {\n" << plan_value_row(g.node(g.input).shape, -1);
     for (const passes::Segment& seg : p.segments) {
         auto at = memory.offset.find(seg.output);
-        s << value_row(g.node(seg.output).shape, at == memory.offset.end() ? -1 : at->second);
+        s << plan_value_row(g.node(seg.output).shape, at == memory.offset.end() ? -1 : at->second);
     }
     std::map<int, int> value_of{{g.input, 0}};
     for (size_t t = 0; t < p.segments.size(); ++t) value_of[p.segments[t].output] = int(t) + 1;
@@ -94,9 +81,30 @@ std::string plan_source(const ir::Graph& g, const passes::Partition& p,
     for (size_t i = 0; i < names_in.size(); ++i)
         s << (i ? ", " : "") << "(struct halide_buffer_t *)args[" << i << "]";
     s << ");\n}\n\n"
-      << metadata(g, target)
-      << "\nconst struct halide_filter_metadata_t *" << m
-      << "_infer_metadata(void) { return &metadata; }\n";
+      << metadata_source(m + "_infer", target, metadata_arguments(g));
+    return s.str();
+}
+
+std::string plan_value_row(const Shape& shape, int64_t offset) {
+    std::vector<int64_t> e = lower::storage_extents(shape);
+    std::ostringstream s;
+    s << "    {" << e.size() << ", {";
+    for (size_t d = 0; d < 3; ++d) s << (d ? ", " : "") << (d < e.size() ? e[d] : 0);
+    s << "}, " << offset << "},\n";
+    return s.str();
+}
+
+std::string metadata_source(const std::string& function, const std::string& target,
+                            const std::vector<MetadataArgument>& args) {
+    std::ostringstream s;
+    s << "static const struct halide_filter_argument_t arguments[] = {\n";
+    for (const MetadataArgument& a : args)
+        s << "    {\"" << a.name << "\", " << a.kind << ", " << a.dimensions << ", {"
+          << a.type << ", 32, 1}, 0, 0, 0, 0, 0},\n";
+    s << "};\nstatic const struct halide_filter_metadata_t metadata = {1, " << args.size()
+      << ", arguments, \"" << target << "\", \"" << function << "\"};\n\n"
+      << "const struct halide_filter_metadata_t *" << function
+      << "_metadata(void) { return &metadata; }\n";
     return s.str();
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "compiler/ir/graph.h"
 #include "compiler/passes/partition.h"
@@ -13,6 +14,22 @@ namespace cnnc::emit {
 // _metadata companions, the entry points Halide would have generated for a single pipeline.
 std::string plan_source(const ir::Graph& graph, const passes::Partition& partition,
                         const std::string& target);
+
+// One row of a cnnc_plan_value table: per-image storage extents and the arena offset in floats
+// per image (-1: a buffer the caller gives).
+std::string plan_value_row(const Shape& shape, int64_t offset);
+
+// One argument of a generated entry point as its halide_filter_metadata_t lists it.
+struct MetadataArgument {
+    std::string name;
+    int kind = 1;  // halide_argument_kind_t: 0 scalar, 1 input buffer, 2 output buffer
+    int dimensions = 0;
+    std::string type = "halide_type_float";  // 32-bit lanes of this type code
+};
+
+// The static metadata table of `function` and its "<function>_metadata" accessor, as C.
+std::string metadata_source(const std::string& function, const std::string& target,
+                            const std::vector<MetadataArgument>& args);
 
 // <model>_infer.h: declarations of those entry points.
 std::string plan_header(const ir::Graph& graph);

@@ -1,6 +1,9 @@
-// Lowering of 2-D convolution (stride, dilation, padding, groups, optional bias).
+// Lowering of 2-D convolution and transposed convolution (stride, dilation, padding, groups, bias).
 #include "compiler/lower/lower.h"
 #include "compiler/lower/padding.h"
+
+#include <algorithm>
+#include <utility>
 
 namespace cnnc::lower {
 
@@ -56,8 +59,26 @@ Func conv2d(const OpInputs& op) {
     return out;
 }
 
-// Transposed convolution as a scatter: every input pixel adds a weighted kernel patch into the
-// output. The output index is affine in the reduction, so its gradient is a plain gather.
+namespace {
+
+// The input pixels [first, last] whose tap at `offset` (kernel index x dilation - pad before)
+// lands inside an output axis of `out` pixels: 0 <= i * stride + offset < out.
+std::pair<int, int> landing_range(int in, int out, int stride, int offset) {
+    auto floor_div = [](int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+    int first = std::max(0, -floor_div(offset, stride));  // ceil(-offset / stride)
+    int last = std::min(in - 1, floor_div(out - 1 - offset, stride));
+    return {first, last};
+}
+
+}  // namespace
+
+// Transposed convolution in two steps. First what every input pixel gives each kernel tap,
+// <name>_taps(c, kx, ky, x, y, n) = sum over the group's input channels of weight x input: a 1x1
+// convolution with Cout x KW x KH outputs, a dense reduction that tiles like one. Then the output
+// starts as the bias and one update per tap adds that tap's plane where it lands (a scatter).
+// Each update's input range is cut at compile time to the pixels that land inside the output, so
+// padding and output padding need no cropped copy and every store is in bounds. All indices stay
+// affine in the pure and reduction variables: the gradients are exact gathers and scatters.
 Func transposed_conv2d(const OpInputs& op) {
     const auto& a = std::get<Conv2dAttrs>(op.node.attrs);
     const Window& w = a.window;
@@ -66,27 +87,38 @@ Func transposed_conv2d(const OpInputs& op) {
     const int cin_g = int(in.channels()) / a.groups, cout_g = a.filters / a.groups;
     const Func& weight = op.params.at(0);
 
-    Var co("c"), x("x"), y("y"), n("n");
-    Func scattered(name + "_scatter");
-    scattered(co, x, y, n) = 0.0f;
+    Var c("c"), kx("kx"), ky("ky"), x("x"), y("y"), n("n");
+    Func taps(name + "_taps");
+    taps(c, kx, ky, x, y, n) = 0.0f;
     for (int g = 0; g < a.groups; ++g) {
-        RDom r(0, cin_g, 0, w.kernel_w, 0, w.kernel_h, 0, int(in.width()), 0, int(in.height()),
-               name + "_r" + std::to_string(g));
-        Expr ox = r[3] * w.stride_w - w.pads.left + r[1] * w.dilation_w;
-        Expr oy = r[4] * w.stride_h - w.pads.top + r[2] * w.dilation_h;
-        // Output channel co of group g uses weight column co - g * cout_g.
-        Expr local = co - g * cout_g;
-        Expr in_group = co >= g * cout_g && co < (g + 1) * cout_g;
-        Expr pixel = op.in()(g * cin_g + r[0], r[3], r[4], n);
-        if (a.groups == 1)
-            scattered(co, ox, oy, n) += weight(co, r[1], r[2], r[0]) * pixel;
-        else
-            scattered(co, ox, oy, n) += select(
-                in_group, weight(clamp(local, 0, cout_g - 1), r[1], r[2], g * cin_g + r[0]) * pixel,
-                0.0f);
+        RDom r(0, cin_g, name + "_r" + std::to_string(g));
+        Expr pixel = op.in()(g * cin_g + r, x, y, n);
+        if (a.groups == 1) {
+            taps(c, kx, ky, x, y, n) += weight(c, kx, ky, r) * pixel;
+        } else {
+            // Output channel c of group g uses weight column c - g * cout_g.
+            Expr in_group = c >= g * cout_g && c < (g + 1) * cout_g;
+            Expr local = clamp(c - g * cout_g, 0, cout_g - 1);
+            taps(c, kx, ky, x, y, n) +=
+                select(in_group, weight(local, kx, ky, g * cin_g + r) * pixel, 0.0f);
+        }
     }
+
     Func out(func_name(op.node));
-    out(co, x, y, n) = scattered(co, x, y, n) + (op.bias() ? Expr((*op.bias())(co)) : Expr(0.0f));
+    out(c, x, y, n) = op.bias() ? Expr((*op.bias())(c)) : Expr(0.0f);
+    const int out_w = int(op.node.shape.width()), out_h = int(op.node.shape.height());
+    for (int ty = 0; ty < w.kernel_h; ++ty) {
+        for (int tx = 0; tx < w.kernel_w; ++tx) {
+            int off_x = tx * w.dilation_w - w.pads.left, off_y = ty * w.dilation_h - w.pads.top;
+            auto [x0, x1] = landing_range(int(in.width()), out_w, w.stride_w, off_x);
+            auto [y0, y1] = landing_range(int(in.height()), out_h, w.stride_h, off_y);
+            if (x1 < x0 || y1 < y0) continue;  // this tap falls wholly in the padding
+            RDom r(x0, x1 - x0 + 1, y0, y1 - y0 + 1,
+                   name + "_t" + std::to_string(tx) + "_" + std::to_string(ty));
+            out(c, r.x * w.stride_w + off_x, r.y * w.stride_h + off_y, n) +=
+                taps(c, tx, ty, r.x, r.y, n);
+        }
+    }
     return out;
 }
 

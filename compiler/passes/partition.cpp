@@ -13,6 +13,7 @@ namespace {
 
 struct Boundaries {
     const ir::Graph& g;
+    bool training = false;
     std::set<int> folded_convs, folded_bns;
     std::vector<int> readers;  // per node: how many node inputs read its value
 
@@ -23,6 +24,9 @@ struct Boundaries {
         const ir::Node& n = g.node(i);
         if (n.op == Op::input || i == g.logits || folded_bns.count(i)) return true;
         if (folded_convs.count(i)) return false;
+        // A training batch norm reduces over its whole input: inlined, it would recompute that
+        // input once for its statistics and again for its output.
+        if (training && n.op == Op::batch_norm) return true;
         return !is_pointwise(n.op) || readers[size_t(i)] > 1;
     }
 };
@@ -51,7 +55,10 @@ std::string signature_of(const ir::Graph& g, const Segment& s) {
         local[s.nodes[j]] = "v" + std::to_string(j);
         out << "v" << j << "=" << op_name(n.op) << "(";
         for (int k : n.inputs) out << local.at(ir::value_source(g, n, k)) << ",";
-        out << ")" << ir::attrs_text(n) << to_string(n.shape) << ";";
+        out << ")" << ir::attrs_text(n) << to_string(n.shape);
+        // Dropout salts its random stream with its node: two layers must not share a kernel.
+        if (n.op == Op::dropout) out << "#" << s.nodes[j];
+        out << ";";
     }
     out << "out=" << local.at(s.output) << (s.probabilities ? ",probabilities" : "");
     return out.str();
@@ -60,7 +67,7 @@ std::string signature_of(const ir::Graph& g, const Segment& s) {
 Segment segment_for(const Boundaries& b, int output) {
     Segment s;
     s.output = output;
-    s.probabilities = output == b.g.logits && b.g.loss >= 0 &&
+    s.probabilities = !b.training && output == b.g.logits && b.g.loss >= 0 &&
                       b.g.node(b.g.loss).op == Op::softmax_cross_entropy;
     std::set<int> seen;
     collect(b, output, true, s, seen);
@@ -71,10 +78,8 @@ Segment segment_for(const Boundaries& b, int output) {
     return s;
 }
 
-}  // namespace
-
-Partition partition_inference(const ir::Graph& g) {
-    Boundaries b{g, {}, {}, std::vector<int>(g.nodes.size(), 0)};
+Partition partition(const ir::Graph& g, bool training) {
+    Boundaries b{g, training, {}, {}, std::vector<int>(g.nodes.size(), 0)};
     std::vector<int> non_dense_readers(g.nodes.size(), 0);
     for (const ir::Node& n : g.nodes)
         for (int k : n.inputs) non_dense_readers[size_t(k)] += n.op != Op::dense;
@@ -84,7 +89,7 @@ Partition partition_inference(const ir::Graph& g) {
         if (n.op == Op::flatten && non_dense_readers[size_t(i)] == 0) continue;
         for (int k : n.inputs) ++b.readers[size_t(ir::value_source(g, n, k))];
     }
-    for (auto [conv, bn] : foldable_batch_norms(g)) {
+    for (auto [conv, bn] : training ? std::map<int, int>{} : foldable_batch_norms(g)) {
         b.folded_convs.insert(conv);
         b.folded_bns.insert(bn);
     }
@@ -109,5 +114,11 @@ Partition partition_inference(const ir::Graph& g) {
     }
     return p;
 }
+
+}  // namespace
+
+Partition partition_inference(const ir::Graph& g) { return partition(g, false); }
+
+Partition partition_training(const ir::Graph& g) { return partition(g, true); }
 
 }  // namespace cnnc::passes

@@ -34,4 +34,9 @@ struct Partition {
 // pipeline for the whole network grows faster than linearly (ResNet-152: 525 s).
 Partition partition_inference(const ir::Graph& graph);
 
+// The forward pass of the training step, split the same way except that batch norms are not
+// folded and each is a value of its own (its batch statistics reduce over its whole input), and
+// the last segment writes the class scores the loss reads.
+Partition partition_training(const ir::Graph& graph);
+
 }  // namespace cnnc::passes

@@ -15,6 +15,13 @@ int float_lanes(const Halide::Target& target);
 // pixels otherwise; rows and images run in parallel.
 void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target);
 
+// Transposed convolution (lower::transposed_conv2d): its <name>_taps reduction tiled in registers
+// like a 1x1 convolution, then the bias and the per-tap scatters, all vectorized over output
+// channels. Tasks run over channel blocks and images, the only dimensions no two reduction
+// iterations of a scatter share (or over rows where channels are too few to split).
+void schedule_transposed_conv2d(Halide::Func conv, const ir::Node& node,
+                                const Halide::Target& target);
+
 // Pooling: vectorized over channels (or pixels when channels are few), parallel over rows.
 void schedule_pool(Halide::Func pool, const ir::Node& node, const Halide::Target& target);
 

@@ -69,13 +69,18 @@ std::set<std::string> convolution_gradients(const ir::Graph& g) {
     return out;
 }
 
-// Copies of buffer inputs made for autodiff: cheaper read in place.
-bool is_wrapper(const std::string& name) {
-    auto ends_with = [&](const std::string& suffix) {
-        return name.size() >= suffix.size() &&
-               name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    };
-    return ends_with("_f") || name == "input";
+// Copies of buffer inputs made for autodiff (or an adjoint read from one buffer): cheaper read
+// in place.
+bool is_wrapper(const Internal::Function& fn) {
+    if (fn.has_update_definition() || fn.outputs() != 1) return false;
+    const auto* call = fn.values().at(0).as<Internal::Call>();
+    return call && call->call_type == Internal::Call::Image;
+}
+
+bool is_output(const std::vector<Func>& outputs, const std::string& name) {
+    for (const Func& f : outputs)
+        if (f.name() == name) return true;
+    return false;
 }
 
 }  // namespace
@@ -167,7 +172,7 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         graph ? convolution_gradients(*graph) : std::set<std::string>{};
     for (auto& [name, fn] : stages) {
         Func f(fn);
-        if (is_wrapper(name) && !f.has_update_definition()) {
+        if (is_wrapper(fn) && !is_output(outputs, name)) {
             f.compute_inline();
             log += name + ": inline\n";
             continue;

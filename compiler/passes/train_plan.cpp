@@ -1,0 +1,95 @@
+// Ordering the training step's kernel calls and the buffers between them.
+#include "compiler/passes/train_plan.h"
+
+#include <map>
+#include <sstream>
+
+namespace cnnc::passes {
+namespace {
+
+int add_buffer(TrainPlan& p, const ir::Graph& g, int node, bool adjoint) {
+    p.buffers.push_back({node, adjoint, g.node(node).shape});
+    return int(p.buffers.size()) - 1;
+}
+
+// The backward kernel for a segment, shared with an earlier segment of the same shape.
+int backward_kernel(TrainPlan& p, std::map<std::string, int>& known, int segment, int adjoints,
+                    const std::vector<bool>& input_adjoint) {
+    std::ostringstream key;
+    key << p.partition.segments[size_t(segment)].signature << "|adjoints=" << adjoints << "|";
+    for (bool b : input_adjoint) key << b;
+    auto [it, fresh] = known.emplace(key.str(), int(p.backward_kernels.size()));
+    if (fresh) p.backward_kernels.push_back({segment, adjoints, input_adjoint});
+    return it->second;
+}
+
+}  // namespace
+
+TrainPlan plan_training(const ir::Graph& g) {
+    if (g.loss < 0) throw std::invalid_argument("model '" + g.name + "' has no loss to train");
+    TrainPlan p;
+    p.partition = partition_training(g);
+    const std::vector<Segment>& segs = p.partition.segments;
+    std::map<int, int> value_of{{g.input, add_buffer(p, g, g.input, false)}};
+    for (size_t s = 0; s < segs.size(); ++s) {
+        value_of[segs[s].output] = add_buffer(p, g, segs[s].output, false);
+        p.value_buffer.push_back(value_of[segs[s].output]);
+        TrainCall call{TrainCall::Kind::forward, int(s), segs[s].kernel, {}, {}, {}};
+        for (int i : segs[s].inputs) call.inputs.push_back(value_of.at(i));
+        call.outputs.push_back(value_of[segs[s].output]);
+        p.calls.push_back(call);
+    }
+    // Adjoint contributions per value node, filled by the calls that read it.
+    std::map<int, std::vector<int>> contributions;
+    const int scores = add_buffer(p, g, g.logits, true);
+    contributions[g.logits].push_back(scores);
+    p.calls.push_back({TrainCall::Kind::loss, -1, -1, {value_of.at(g.logits)}, {}, {scores}});
+    std::map<std::string, int> known;
+    for (int s = int(segs.size()) - 1; s >= 0; --s) {
+        const Segment& seg = segs[size_t(s)];
+        TrainCall call{TrainCall::Kind::backward, s, -1, {}, contributions.at(seg.output), {}};
+        std::vector<bool> input_adjoint;
+        for (int i : seg.inputs) {
+            call.inputs.push_back(value_of.at(i));
+            input_adjoint.push_back(i != g.input);
+            if (i == g.input) continue;
+            int b = add_buffer(p, g, i, true);
+            contributions[i].push_back(b);
+            call.outputs.push_back(b);
+        }
+        call.kernel = backward_kernel(p, known, s, int(call.adjoints.size()), input_adjoint);
+        p.calls.push_back(call);
+    }
+    return p;
+}
+
+std::string print(const ir::Graph& g, const TrainPlan& p) {
+    auto list = [&](const std::vector<int>& buffers) {
+        std::ostringstream s;
+        for (size_t k = 0; k < buffers.size(); ++k) {
+            const TrainBuffer& b = p.buffers[size_t(buffers[k])];
+            s << (k ? ", " : "") << "#" << buffers[k] << (b.adjoint ? " d " : " ")
+              << g.node(b.node).name;
+        }
+        return s.str();
+    };
+    std::ostringstream out;
+    for (const TrainCall& c : p.calls) {
+        switch (c.kind) {
+            case TrainCall::Kind::forward:
+                out << "forward  f" << c.kernel << " "
+                    << g.node(p.partition.segments[size_t(c.segment)].output).name;
+                break;
+            case TrainCall::Kind::loss: out << "loss     " << g.node(g.loss).name; break;
+            case TrainCall::Kind::backward:
+                out << "backward b" << c.kernel << " "
+                    << g.node(p.partition.segments[size_t(c.segment)].output).name << " sums ("
+                    << list(c.adjoints) << ")";
+                break;
+        }
+        out << " reads (" << list(c.inputs) << ") writes (" << list(c.outputs) << ")\n";
+    }
+    return out.str();
+}
+
+}  // namespace cnnc::passes
