@@ -59,6 +59,12 @@ std::vector<int64_t> logical_shape(const Shape& s) {
     return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
 }
 
+Tensor to_storage(const NchwBatch& b) {
+    Tensor t(batch_extents(b.shape, b.n));
+    transpose_images(b.values.data(), t.data(), b.n, b.shape, true);
+    return t;
+}
+
 NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {
     const ir::Graph& g = *state.graph;
     const std::vector<int64_t> in_shape = logical_shape(g.node(g.input).shape);
@@ -66,8 +72,7 @@ NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const 
         throw DataError(g.name + " expects input images of " + shape_text(in_shape) + ", not " +
                         shape_text(input.shape));
     NchwBatch out{input.n, logical_shape(g.node(g.logits).shape), {}};
-    Tensor images(batch_extents(in_shape, input.n));
-    transpose_images(input.values.data(), images.data(), input.n, in_shape, true);
+    Tensor images = to_storage(input);
     Tensor result(batch_extents(out.shape, input.n));
     std::vector<void*> args{images.raw()};
     for (const Tensor& t : state.params) args.push_back(t.raw());

@@ -20,6 +20,9 @@ struct NchwBatch {
 // A shape's logical extents, C,H,W (or F), as NchwBatch::shape holds them.
 std::vector<int64_t> logical_shape(const Shape& s);
 
+// The batch in cnnc's storage order, channels innermost ((c, x, y, n) or (f, n)).
+Tensor to_storage(const NchwBatch& batch);
+
 // Runs the inference pipeline on `input` as it is (no input normalisation: the values are what
 // the first layer sees) and returns the output in the same layout: class probabilities (n, k),
 // or per-pixel probabilities (n, k, h, w). Throws DataError when the image shape differs from the

@@ -1,7 +1,8 @@
-// Subcommands of a model program (bin/<model>): summary, train, eval, infer, bench, export.
+// The subcommands of a model program (bin/<model>): summary, train, eval, infer, gradients, ...
 #include "runtime/model_main.h"
 
 #include <CLI/CLI.hpp>
+#include <malloc.h>
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -17,6 +18,7 @@
 #include "runtime/checkpoint.h"
 #include "runtime/errors.h"
 #include "runtime/export.h"
+#include "runtime/gradients.h"
 #include "runtime/inference.h"
 #include "runtime/transfer.h"
 
@@ -30,7 +32,17 @@ struct Common {
     bool json = false;
     std::string data_dir = default_fashion_mnist_dir;
     std::string weights;
+    int64_t test_limit = 0;  // test on the first this many test images (0: all)
 };
+
+// The test images a run evaluates on: all, or the first --test-limit of them.
+std::vector<int64_t> test_indices(const Dataset& test_set, const Common& c) {
+    if (c.test_limit < 0)
+        throw std::invalid_argument("--test-limit " + std::to_string(c.test_limit) +
+                                    ": give a number of images >= 1 (0: all)");
+    const int64_t count = test_set.images.count;
+    return all_indices(c.test_limit > 0 ? std::min(c.test_limit, count) : count);
+}
 
 // Figures for scripts: one JSON object, always the last line of output.
 void print_json(const json& j) { std::cout << j.dump() << std::endl; }
@@ -208,10 +220,11 @@ int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOpti
         }
     }
     TrainReport r = train(state, p, train_set, o, ck ? &*ck : nullptr);
-    Evaluation test = evaluate(state, p, test_set, all_indices(test_set.images.count));
+    Evaluation test = evaluate(state, p, test_set, test_indices(test_set, c));
     json figures = {{"model", g.name},
                     {"test_accuracy", test.accuracy},
                     {"test_loss", finite_or_null(test.loss)},
+                    {"test_images", test_indices(test_set, c).size()},
                     {"validation_accuracy", finite_or_null(r.validation_accuracy)},
                     {"validation_loss", finite_or_null(r.validation_loss)},
                     {"loss", r.final_loss},
@@ -251,9 +264,10 @@ int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOpti
 int cmd_eval(const ir::Graph& g, const Pipelines& p, const Common& c) {
     ModelState state = load_state(g, c.weights);
     Dataset test_set = load_fashion_mnist(c.data_dir, false);
-    Evaluation test = evaluate(state, p, test_set, all_indices(test_set.images.count));
-    std::printf("%s: test accuracy %.2f%%, loss %.4f on %lld images\n", g.name.c_str(),
-                100.0 * test.accuracy, test.loss, static_cast<long long>(test_set.images.count));
+    const std::vector<int64_t> tested = test_indices(test_set, c);
+    Evaluation test = evaluate(state, p, test_set, tested);
+    std::printf("%s: test accuracy %.2f%%, loss %.4f on %zu images\n", g.name.c_str(),
+                100.0 * test.accuracy, test.loss, tested.size());
     if (c.json)
         print_json({{"model", g.name}, {"test_accuracy", test.accuracy}, {"test_loss", test.loss}});
     return 0;
@@ -271,6 +285,29 @@ int cmd_infer(const ir::Graph& g, const Pipelines& p, const Common& c, const std
     if (c.json)
         print_json({{"model", g.name}, {"images", out.n}, {"output", output},
                     {"output_shape", out.shape}});
+    return 0;
+}
+
+// One training step's gradients on given tensors, for checking the generated backward pass.
+struct GradientsCli {
+    std::string input, labels, output;
+    int32_t seed = 1;
+};
+
+int cmd_gradients(const ir::Graph& g, const Pipelines& p, const Common& c, const GradientsCli& a) {
+    require_training(g, p, "compute gradients with");
+    ModelState state = load_state(g, c.weights);
+    NchwBatch images = read_nchw_file(a.input, logical_shape(g.node(g.input).shape));
+    const Shape& out = g.node(g.logits).shape;
+    const int64_t per_image = out.rank == 3 ? out.width() * out.height() : 1;
+    std::vector<int32_t> labels = read_labels_file(a.labels, images.n, per_image, out.channels());
+    ParamFile f = step_gradients(state, p.train_step, images, labels, a.seed);
+    save_params(a.output, f);
+    const double loss = json::parse(f.meta_json).at("loss");
+    std::printf("%s: loss %.6f on %lld images; gradients and updated statistics in %s\n",
+                g.name.c_str(), loss, static_cast<long long>(images.n), a.output.c_str());
+    if (c.json)
+        print_json({{"model", g.name}, {"loss", loss}, {"images", images.n}, {"output", a.output}});
     return 0;
 }
 
@@ -334,6 +371,12 @@ int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
 }  // namespace
 
 int model_main(int argc, char** argv, const ModelProgram& prog) {
+    // Generated pipelines allocate their intermediate buffers on every call (megabytes each for
+    // a ResNet training step). Above glibc's mmap threshold each allocation maps fresh pages that
+    // the kernel must zero: a third of a ResNet-18 step's time went to page faults. Keeping them
+    // on the heap lets later calls reuse the memory.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
     try {
         ir::Graph g = passes::build_graph(prog.build_model());
         Pipelines p{prog.infer, prog.train_step};
@@ -348,8 +391,10 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         auto common = [&](CLI::App* s, bool data) {
             s->add_flag("--json", c.json, "print the figures as one JSON object, last line");
             s->add_option("--weights", c.weights, "parameter file")->capture_default_str();
-            if (data)
-                s->add_option("--data", c.data_dir, "Fashion-MNIST folder")->capture_default_str();
+            if (!data) return;
+            s->add_option("--data", c.data_dir, "Fashion-MNIST folder")->capture_default_str();
+            s->add_option("--test-limit", c.test_limit,
+                          "test on the first this many test images (default: all 10,000)");
         };
         auto* summary = app.add_subcommand("summary", "per-layer shapes, parameters and MACs");
         summary->add_flag("--json", c.json, "end with one JSON line of totals");
@@ -432,6 +477,22 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
             ->add_option("--output", infer_output,
                          "raw float32 probabilities, N x classes (or N x classes x H x W)")
             ->required();
+        auto* grad_cmd = app.add_subcommand(
+            "gradients", "one training step's gradients on float32 images and int32 labels");
+        common(grad_cmd, false);
+        GradientsCli grad;
+        grad_cmd->add_option("--input", grad.input, "images as for infer (NCHW float32)")
+            ->required();
+        grad_cmd
+            ->add_option("--labels", grad.labels,
+                         "raw little-endian int32 classes: one per image (N x H x W per pixel)")
+            ->required();
+        grad_cmd
+            ->add_option("--output", grad.output,
+                         "parameter file: each learnable tensor's gradient of the mean loss, "
+                         "each running statistic as the step updates it")
+            ->required();
+        grad_cmd->add_option("--seed", grad.seed, "dropout's random stream")->capture_default_str();
         auto* bench_cmd = app.add_subcommand("bench", "inference latency and training speed");
         common(bench_cmd, false);
         auto* export_cmd = app.add_subcommand("export", "standalone static library + C header");
@@ -443,6 +504,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         if (train_cmd->parsed()) return cmd_train(g, p, c, o, t);
         if (eval_cmd->parsed()) return cmd_eval(g, p, c);
         if (infer_cmd->parsed()) return cmd_infer(g, p, c, infer_input, infer_output);
+        if (grad_cmd->parsed()) return cmd_gradients(g, p, c, grad);
         if (bench_cmd->parsed()) return cmd_bench(g, p, c);
         if (export_cmd->parsed()) return cmd_export(g, prog, c, out_dir);
     } catch (const ShapeError& e) {

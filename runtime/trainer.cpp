@@ -249,32 +249,32 @@ std::vector<int64_t> input_extents(const ir::Graph& g, int64_t batch) {
     return {s.channels(), s.width(), s.height(), batch};
 }
 
-// Buffers of the generated step's outputs, allocated once per training run.
-struct StepOutputs {
-    Tensor loss{std::vector<int64_t>{}};
-    Tensor correct{std::vector<int64_t>{}};
-    std::vector<Tensor> grads, state;
-};
+}  // namespace
 
-StepOutputs step_outputs(const ir::Graph& g) {
-    StepOutputs out;
+StepOutputs::StepOutputs(const ir::Graph& g) {
     for (const ir::Param& p : g.params)
-        (p.learnable ? out.grads : out.state).emplace_back(storage_extents(p));
-    return out;
+        (p.learnable ? grads : state).emplace_back(storage_extents(p));
 }
+
+void call_train_step(const PipelineEntry& step, const ModelState& s, halide_buffer_t* images,
+                     halide_buffer_t* labels, int32_t seed, StepOutputs& out) {
+    std::vector<void*> args{images, labels, &seed};
+    for (const Tensor& t : s.params) args.push_back(t.raw());
+    args.push_back(out.loss.raw());
+    args.push_back(out.correct.raw());
+    for (Tensor& t : out.grads) args.push_back(t.raw());
+    for (Tensor& t : out.state) args.push_back(t.raw());
+    invoke(step, args);
+}
+
+namespace {
 
 // One generated training step on `count` images, then the optimizer; returns the mean loss and
 // adds the step's correct classifications to `correct`.
 double run_step(ModelState& s, const Pipelines& p, Tensor& images, LabelTensor& labels,
                 int64_t count, int32_t seed, float lr, OptimizerState& optimizer, StepOutputs& out,
                 int64_t& correct) {
-    std::vector<void*> args{images.raw_outer(count), labels.raw_outer(count), &seed};
-    for (Tensor& t : s.params) args.push_back(t.raw());
-    args.push_back(out.loss.raw());
-    args.push_back(out.correct.raw());
-    for (Tensor& t : out.grads) args.push_back(t.raw());
-    for (Tensor& t : out.state) args.push_back(t.raw());
-    invoke(p.train_step, args);
+    call_train_step(p.train_step, s, images.raw_outer(count), labels.raw_outer(count), seed, out);
     // Running statistics come back from the step; copy them into the model, except a frozen
     // layer's: every tensor of a frozen layer stays as it was.
     const std::set<std::string>& frozen = optimizer.config().frozen;
@@ -417,7 +417,7 @@ TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const 
     std::optional<Augmenter> augmenter;
     if (o.augment.any()) augmenter.emplace(o.augment, o.seed);
 
-    StepOutputs outputs = step_outputs(g);
+    StepOutputs outputs(g);
     const Shape& in = g.node(g.input).shape;
     const int64_t image_values = in.elements();
     Tensor images(input_extents(g, o.batch));

@@ -43,6 +43,20 @@ struct TrainOptions {
     bool verbose = true;
 };
 
+// The outputs of the generated training step, in its calling order.
+struct StepOutputs {
+    Tensor loss{std::vector<int64_t>{}};     // mean loss over the batch
+    Tensor correct{std::vector<int64_t>{}};  // samples classified right
+    std::vector<Tensor> grads;  // per learnable parameter, graph order
+    std::vector<Tensor> state;  // per state parameter (running statistics), updated by the step
+    explicit StepOutputs(const ir::Graph& graph);
+};
+
+// One generated training step (forward with batch statistics, loss, gradients) on the batch in
+// `images` (c, x, y, n) with `labels`; `seed` draws the dropout masks. Throws on a pipeline error.
+void call_train_step(const PipelineEntry& step, const ModelState& state, halide_buffer_t* images,
+                     halide_buffer_t* labels, int32_t seed, StepOutputs& out);
+
 struct TrainReport {
     double final_loss = 0;      // last epoch: mean training loss
     double train_accuracy = 0;  // last epoch: fraction of training images classified correctly

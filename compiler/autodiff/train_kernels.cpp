@@ -45,6 +45,12 @@ struct LoweredSegment {
     std::vector<Func> values;                    // per graph node
     lower::Mode mode;
     std::vector<Argument> arguments;
+    std::vector<Internal::Parameter> parameters;
+
+    void take(const ImageParam& p) {
+        arguments.push_back(p);
+        parameters.push_back(p.parameter());
+    }
 };
 
 void lower_segment(const ir::Graph& g, const passes::Segment& s, LoweredSegment& l) {
@@ -55,7 +61,7 @@ void lower_segment(const ir::Graph& g, const passes::Segment& s, LoweredSegment&
         l.input_funcs.push_back(
             lower::wrap(l.inputs.back(), n.op == Op::input ? "input" : lower::func_name(n)));
         l.values[size_t(s.inputs[k])] = l.input_funcs.back();
-        l.arguments.push_back(l.inputs.back());
+        l.take(l.inputs.back());
     }
     std::vector<Func> by_index(g.params.size());
     for (int p : s.params) {
@@ -65,9 +71,12 @@ void lower_segment(const ir::Graph& g, const passes::Segment& s, LoweredSegment&
         l.params.push_back(ip);
         l.param_funcs.push_back(lower::wrap(ip, ip.name() + "_f"));
         by_index[size_t(p)] = l.param_funcs.back();
-        l.arguments.push_back(ip);
+        l.take(ip);
     }
-    if (uses_seed(g, s)) l.arguments.push_back(l.seed);
+    if (uses_seed(g, s)) {
+        l.arguments.push_back(l.seed);
+        l.parameters.push_back(l.seed.parameter());
+    }
     l.mode.training = true;
     l.mode.seed = l.seed;
     l.mode.batch = l.inputs.at(0).dim(l.inputs[0].dimensions() - 1).extent();
@@ -98,7 +107,8 @@ TrainKernel forward_kernel(const ir::Graph& g, const passes::Segment& s) {
     lower_segment(g, s, l);
     const Shape& shape = g.node(s.output).shape;
     TrainKernel k{l.arguments,
-                  {output_of(l.values[size_t(s.output)], lower::storage_extents(shape))}};
+                  {output_of(l.values[size_t(s.output)], lower::storage_extents(shape))},
+                  l.parameters};
     for (int p : s.params) {
         const ir::Param& param = g.params[size_t(p)];
         if (param.learnable) continue;
@@ -118,7 +128,8 @@ TrainKernel loss_kernel(const ir::Graph& g) {
     Func correct = correct_count(g, scores_f, labels, batch);
     Derivative d = propagate_adjoints(loss);
     return {{scores, labels},
-            {loss, correct, output_of(d(scores_f), lower::storage_extents(logits.shape))}};
+            {loss, correct, output_of(d(scores_f), lower::storage_extents(logits.shape))},
+            {scores.parameter(), labels.parameter()}};
 }
 
 TrainKernel backward_kernel(const ir::Graph& g, const passes::Segment& s,
@@ -130,7 +141,6 @@ TrainKernel backward_kernel(const ir::Graph& g, const passes::Segment& s,
     std::vector<Var> at = lower::dims_of(value.dimensions());
     Func adjoint(lower::func_name(g.node(s.output)) + "_adjoint");
     Expr total = 0.0f;
-    std::vector<Argument> args = l.arguments;
     // The derivatives of windowed ops read the adjoint past the value's edges, where the value
     // does not exist and its adjoint is zero.
     Region within;
@@ -140,11 +150,11 @@ TrainKernel backward_kernel(const ir::Graph& g, const passes::Segment& s,
         ImageParam a = value_input(shape, "adjoint" + std::to_string(k));
         Expr term = BoundaryConditions::constant_exterior(a, 0.0f, within)(at);
         total = k == 0 ? term : total + term;
-        args.push_back(a);
+        l.take(a);
     }
     adjoint(at) = total;
     Derivative d = propagate_adjoints(value, adjoint, value_bounds(shape, l.mode.batch));
-    TrainKernel k{args, {}};
+    TrainKernel k{l.arguments, {}, l.parameters};
     for (size_t i = 0; i < s.inputs.size(); ++i) {
         if (!b.input_adjoint[i]) continue;
         Func di = d(l.input_funcs[i]);

@@ -15,6 +15,8 @@ namespace cnnc::autodiff {
 struct TrainKernel {
     std::vector<Halide::Argument> arguments;
     std::vector<Halide::Func> outputs;
+    // The parameter behind each argument, for binding values when run with the JIT (tests).
+    std::vector<Halide::Internal::Parameter> parameters;
 };
 
 // Arguments: the segment's input values (c, x, y, n) or (f, n), its parameters, then the step's

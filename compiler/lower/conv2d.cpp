@@ -2,9 +2,6 @@
 #include "compiler/lower/lower.h"
 #include "compiler/lower/padding.h"
 
-#include <algorithm>
-#include <utility>
-
 namespace cnnc::lower {
 
 using namespace Halide;
@@ -59,26 +56,14 @@ Func conv2d(const OpInputs& op) {
     return out;
 }
 
-namespace {
-
-// The input pixels [first, last] whose tap at `offset` (kernel index x dilation - pad before)
-// lands inside an output axis of `out` pixels: 0 <= i * stride + offset < out.
-std::pair<int, int> landing_range(int in, int out, int stride, int offset) {
-    auto floor_div = [](int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
-    int first = std::max(0, -floor_div(offset, stride));  // ceil(-offset / stride)
-    int last = std::min(in - 1, floor_div(out - 1 - offset, stride));
-    return {first, last};
-}
-
-}  // namespace
-
 // Transposed convolution in two steps. First what every input pixel gives each kernel tap,
 // <name>_taps(c, kx, ky, x, y, n) = sum over the group's input channels of weight x input: a 1x1
 // convolution with Cout x KW x KH outputs, a dense reduction that tiles like one. Then the output
-// starts as the bias and one update per tap adds that tap's plane where it lands (a scatter).
-// Each update's input range is cut at compile time to the pixels that land inside the output, so
-// padding and output padding need no cropped copy and every store is in bounds. All indices stay
-// affine in the pure and reduction variables: the gradients are exact gathers and scatters.
+// starts as the bias and one update adds every tap where it lands (a scatter). One update rather
+// than one per tap: autodiff turns a chain of updates into a chain of pure adjoint Funcs, which,
+// left inline (unscheduled, as in the tests), took minutes to compile for a 3x3 kernel. Indices
+// are affine in the pure and reduction variables (clamped only where padding crops the output),
+// so the gradients are plain gathers and scatters.
 Func transposed_conv2d(const OpInputs& op) {
     const auto& a = std::get<Conv2dAttrs>(op.node.attrs);
     const Window& w = a.window;
@@ -106,19 +91,23 @@ Func transposed_conv2d(const OpInputs& op) {
 
     Func out(func_name(op.node));
     out(c, x, y, n) = op.bias() ? Expr((*op.bias())(c)) : Expr(0.0f);
+    RDom r(0, w.kernel_w, 0, w.kernel_h, 0, int(in.width()), 0, int(in.height()), name + "_t");
+    Expr ox = r[2] * w.stride_w - w.pads.left + r[0] * w.dilation_w;
+    Expr oy = r[3] * w.stride_h - w.pads.top + r[1] * w.dilation_h;
     const int out_w = int(op.node.shape.width()), out_h = int(op.node.shape.height());
-    for (int ty = 0; ty < w.kernel_h; ++ty) {
-        for (int tx = 0; tx < w.kernel_w; ++tx) {
-            int off_x = tx * w.dilation_w - w.pads.left, off_y = ty * w.dilation_h - w.pads.top;
-            auto [x0, x1] = landing_range(int(in.width()), out_w, w.stride_w, off_x);
-            auto [y0, y1] = landing_range(int(in.height()), out_h, w.stride_h, off_y);
-            if (x1 < x0 || y1 < y0) continue;  // this tap falls wholly in the padding
-            RDom r(x0, x1 - x0 + 1, y0, y1 - y0 + 1,
-                   name + "_t" + std::to_string(tx) + "_" + std::to_string(ty));
-            out(c, r.x * w.stride_w + off_x, r.y * w.stride_h + off_y, n) +=
-                taps(c, tx, ty, r.x, r.y, n);
-        }
+    Expr value = taps(c, r[0], r[1], r[2], r[3], n);
+    // Padding crops the full output. A tap landing outside adds zero at the nearest edge: the
+    // clamp keeps the update's footprint (what bounds inference allocates and checks) inside
+    // the output, where RDom::where would not, and the select keeps its gradient zero.
+    if (w.pads.left > 0 || w.pads.right > a.output_padding_w) {
+        value = select(ox >= 0 && ox < out_w, value, 0.0f);
+        ox = clamp(ox, 0, out_w - 1);
     }
+    if (w.pads.top > 0 || w.pads.bottom > a.output_padding_h) {
+        value = select(oy >= 0 && oy < out_h, value, 0.0f);
+        oy = clamp(oy, 0, out_h - 1);
+    }
+    out(c, ox, oy, n) += value;
     return out;
 }
 
