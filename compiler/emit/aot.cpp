@@ -29,7 +29,7 @@ Module kernels_module(const ir::Graph& g, const lower::InferencePipeline& p, con
     std::vector<Module> modules;
     for (size_t k = 0; k < p.kernels.size(); ++k)
         modules.push_back(Pipeline(p.kernels[k].output)
-                              .compile_to_module(p.kernels[k].arguments(), p.kernel_name(k),
+                              .compile_to_module(p.kernels[k].arguments(), lower::kernel_name(g, k),
                                                  target));
     return link_modules(kernels_library(g), modules);
 }

@@ -38,22 +38,13 @@ std::string buffer(int b) { return "v[" + std::to_string(b) + "]"; }
 std::string param(int p) { return "param[" + std::to_string(p) + "]"; }
 std::string result(int r) { return "result[" + std::to_string(r) + "]"; }
 
-std::string forward_call(const ir::Graph& g, const passes::TrainPlan& plan, const TrainCall& c,
+// A segment's forward or backward call: its input values, its parameters, the seed when it
+// draws dropout masks, the adjoints it sums (backward), the buffers it writes, then the step
+// results it writes: updated statistics (forward) or gradients (backward).
+std::string segment_call(const ir::Graph& g, const passes::TrainPlan& plan, const TrainCall& c,
                          const ResultIndex& results) {
     const passes::Segment& s = plan.partition.segments[size_t(c.segment)];
-    std::vector<std::string> args;
-    for (int b : c.inputs) args.push_back(buffer(b));
-    for (int p : s.params) args.push_back(param(p));
-    if (autodiff::uses_seed(g, s)) args.push_back("seed");
-    args.push_back(buffer(c.outputs.at(0)));
-    for (int p : s.params)
-        if (!g.params[size_t(p)].learnable) args.push_back(result(results.of_param[size_t(p)]));
-    return call_line(autodiff::forward_kernel_name(g, size_t(c.kernel)) + "_argv", args);
-}
-
-std::string backward_call(const ir::Graph& g, const passes::TrainPlan& plan, const TrainCall& c,
-                          const ResultIndex& results) {
-    const passes::Segment& s = plan.partition.segments[size_t(c.segment)];
+    const bool forward = c.kind == TrainCall::Kind::forward;
     std::vector<std::string> args;
     for (int b : c.inputs) args.push_back(buffer(b));
     for (int p : s.params) args.push_back(param(p));
@@ -61,23 +52,24 @@ std::string backward_call(const ir::Graph& g, const passes::TrainPlan& plan, con
     for (int b : c.adjoints) args.push_back(buffer(b));
     for (int b : c.outputs) args.push_back(buffer(b));
     for (int p : s.params)
-        if (g.params[size_t(p)].learnable) args.push_back(result(results.of_param[size_t(p)]));
-    return call_line(autodiff::backward_kernel_name(g, size_t(c.kernel)) + "_argv", args);
+        if (g.params[size_t(p)].learnable != forward)
+            args.push_back(result(results.of_param[size_t(p)]));
+    const size_t k = size_t(c.kernel);
+    return call_line((forward ? autodiff::forward_kernel_name(g, k)
+                              : autodiff::backward_kernel_name(g, k)) + "_argv",
+                     args);
 }
 
 std::string calls_source(const ir::Graph& g, const passes::TrainPlan& plan) {
     const ResultIndex results(g);
     std::ostringstream s;
     for (const TrainCall& c : plan.calls) {
-        switch (c.kind) {
-            case TrainCall::Kind::forward: s << forward_call(g, plan, c, results); break;
-            case TrainCall::Kind::loss:
-                s << call_line(autodiff::loss_kernel_name(g) + "_argv",
-                               {buffer(c.inputs.at(0)), "labels", result(0), result(1),
-                                buffer(c.outputs.at(0))});
-                break;
-            case TrainCall::Kind::backward: s << backward_call(g, plan, c, results); break;
-        }
+        if (c.kind == TrainCall::Kind::loss)
+            s << call_line(autodiff::loss_kernel_name(g) + "_argv",
+                           {buffer(c.inputs.at(0)), "labels", result(0), result(1),
+                            buffer(c.outputs.at(0))});
+        else
+            s << segment_call(g, plan, c, results);
     }
     return s.str();
 }

@@ -107,13 +107,10 @@ KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
     return k;
 }
 
-std::string InferencePipeline::kernel_name(size_t k) const {
-    return model + "_k" + std::to_string(k);
-}
+std::string kernel_name(const ir::Graph& g, size_t k) { return g.name + "_k" + std::to_string(k); }
 
 InferencePipeline build_inference(const ir::Graph& g) {
     InferencePipeline p;
-    p.model = g.name;
     p.partition = passes::partition_inference(g);
     for (int first : p.partition.kernels)
         p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)]));

@@ -31,13 +31,12 @@ KernelPipeline build_kernel(const ir::Graph& graph, const passes::Segment& segme
 // than its depth (ResNet-152: over ten minutes), and Halide 14's extern stages revisit shared
 // inputs once per path through the graph, which is exponential for residual networks.
 struct InferencePipeline {
-    std::string model;
     passes::Partition partition;
     std::vector<KernelPipeline> kernels;  // per Partition::kernels
-
-    // The exported symbol of kernel k: "<model>_k<k>".
-    std::string kernel_name(size_t k) const;
 };
+
+// The exported symbol of inference kernel k of a model: "<model>_k<k>".
+std::string kernel_name(const ir::Graph& graph, size_t k);
 
 // A C identifier for a parameter's buffer argument: "conv2d.weight" -> "conv2d_weight".
 std::string argument_name(const std::string& param_name);
