@@ -2,6 +2,7 @@
 #include "compiler/passes/train_plan.h"
 
 #include <map>
+#include <set>
 #include <sstream>
 
 namespace cnnc::passes {
@@ -21,6 +22,20 @@ int backward_kernel(TrainPlan& p, std::map<std::string, int>& known, int segment
     auto [it, fresh] = known.emplace(key.str(), int(p.backward_kernels.size()));
     if (fresh) p.backward_kernels.push_back({segment, adjoints, input_adjoint});
     return it->second;
+}
+
+// Values whose adjoint some gradient needs: the outputs of segments with learnable parameters,
+// and of segments that read such a value. Others (e.g. a pool of the model input) get no
+// backward call, and their readers do not write their adjoints.
+std::set<int> values_needing_adjoints(const ir::Graph& g, const std::vector<Segment>& segs) {
+    std::set<int> needed;
+    for (const Segment& s : segs) {  // in execution order: inputs are decided first
+        bool need = false;
+        for (int p : s.params) need |= g.params[size_t(p)].learnable;
+        for (int i : s.inputs) need |= needed.count(i) > 0;
+        if (need) needed.insert(s.output);
+    }
+    return needed;
 }
 
 }  // namespace
@@ -45,14 +60,16 @@ TrainPlan plan_training(const ir::Graph& g) {
     contributions[g.logits].push_back(scores);
     p.calls.push_back({TrainCall::Kind::loss, -1, -1, {value_of.at(g.logits)}, {}, {scores}});
     std::map<std::string, int> known;
+    const std::set<int> needed = values_needing_adjoints(g, segs);
     for (int s = int(segs.size()) - 1; s >= 0; --s) {
         const Segment& seg = segs[size_t(s)];
+        if (!needed.count(seg.output)) continue;
         TrainCall call{TrainCall::Kind::backward, s, -1, {}, contributions.at(seg.output), {}};
         std::vector<bool> input_adjoint;
         for (int i : seg.inputs) {
             call.inputs.push_back(value_of.at(i));
-            input_adjoint.push_back(i != g.input);
-            if (i == g.input) continue;
+            input_adjoint.push_back(needed.count(i) > 0);
+            if (!needed.count(i)) continue;
             int b = add_buffer(p, g, i, true);
             contributions[i].push_back(b);
             call.outputs.push_back(b);

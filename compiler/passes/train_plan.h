@@ -21,7 +21,8 @@ struct TrainBuffer {
 struct BackwardKernel {
     int segment = -1;                // the first segment that uses it
     int adjoints = 0;                // contributions summed into the output's adjoint
-    std::vector<bool> input_adjoint;  // per Segment::inputs: written (false for the model input)
+    std::vector<bool> input_adjoint;  // per Segment::inputs: written (not for the model input,
+                                      // nor for values no gradient depends on)
 };
 
 struct TrainCall {
@@ -43,8 +44,8 @@ struct TrainPlan {
     std::vector<TrainCall> calls;   // in execution order
 };
 
-// Forward calls in partition order, the loss on the class scores, then every segment's
-// backward in reverse order. A value read by several segments gets one adjoint buffer per
+// Forward calls in partition order, the loss on the class scores, then in reverse order the
+// backward of every segment that some gradient depends on. A value read by several segments gets one adjoint buffer per
 // reader and its producer's backward sums them, so no call accumulates into another's output.
 // Parameters are not listed: a call passes its segment's parameters, and a backward call writes
 // the gradients of the learnable ones.
