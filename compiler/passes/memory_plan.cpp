@@ -6,6 +6,32 @@
 
 namespace cnnc::passes {
 
+std::vector<int64_t> place_first_fit(const std::vector<LiveRange>& ranges, int64_t& arena_floats) {
+    struct Placed {
+        int64_t begin, end;
+        const LiveRange* range;
+    };
+    std::vector<Placed> placed;
+    std::vector<int64_t> offsets;
+    arena_floats = 0;
+    for (const LiveRange& r : ranges) {
+        std::vector<Placed> overlapping;
+        for (const Placed& q : placed)
+            if (q.range->from <= r.to && r.from <= q.range->to) overlapping.push_back(q);
+        std::sort(overlapping.begin(), overlapping.end(),
+                  [](const Placed& a, const Placed& b) { return a.begin < b.begin; });
+        int64_t offset = 0;
+        for (const Placed& q : overlapping) {
+            if (offset + r.size <= q.begin) break;
+            offset = std::max(offset, q.end);
+        }
+        placed.push_back({offset, offset + r.size, &r});
+        offsets.push_back(offset);
+        arena_floats = std::max(arena_floats, offset + r.size);
+    }
+    return offsets;
+}
+
 MemoryPlan plan_memory(const ir::Graph& g, const Partition& p) {
     const int final_output = p.segments.back().output;
     std::map<int, size_t> written, last_read;
@@ -14,30 +40,16 @@ MemoryPlan plan_memory(const ir::Graph& g, const Partition& p) {
         last_read[p.segments[t].output] = t;
         for (int i : p.segments[t].inputs) last_read[i] = t;
     }
-    struct Placed {
-        int64_t begin, end;
-        size_t from, to;
-    };
-    std::vector<Placed> placed;
-    MemoryPlan plan;
+    std::vector<LiveRange> ranges;
+    std::vector<int> values;
     for (const Segment& s : p.segments) {
         if (s.output == final_output) continue;
-        const int64_t size = g.node(s.output).shape.elements();
-        const size_t from = written[s.output], to = last_read[s.output];
-        std::vector<Placed> overlapping;
-        for (const Placed& q : placed)
-            if (q.from <= to && from <= q.to) overlapping.push_back(q);
-        std::sort(overlapping.begin(), overlapping.end(),
-                  [](const Placed& a, const Placed& b) { return a.begin < b.begin; });
-        int64_t offset = 0;
-        for (const Placed& q : overlapping) {
-            if (offset + size <= q.begin) break;
-            offset = std::max(offset, q.end);
-        }
-        placed.push_back({offset, offset + size, from, to});
-        plan.offset[s.output] = offset;
-        plan.arena_floats = std::max(plan.arena_floats, offset + size);
+        ranges.push_back({g.node(s.output).shape.elements(), written[s.output], last_read[s.output]});
+        values.push_back(s.output);
     }
+    MemoryPlan plan;
+    const std::vector<int64_t> offsets = place_first_fit(ranges, plan.arena_floats);
+    for (size_t k = 0; k < values.size(); ++k) plan.offset[values[k]] = offsets[k];
     return plan;
 }
 

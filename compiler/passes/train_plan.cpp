@@ -1,6 +1,8 @@
 // Ordering the training step's kernel calls and the buffers between them.
 #include "compiler/passes/train_plan.h"
 
+#include "compiler/passes/memory_plan.h"
+
 #include <map>
 #include <set>
 #include <sstream>
@@ -27,6 +29,26 @@ int backward_kernel(TrainPlan& p, std::map<std::string, int>& known, int segment
 // Values whose adjoint some gradient needs: the outputs of segments with learnable parameters,
 // and of segments that read such a value. Others (e.g. a pool of the model input) get no
 // backward call, and their readers do not write their adjoints.
+// Offsets in one arena for every buffer but the model input, from the calls that name them.
+void place_buffers(TrainPlan& p) {
+    std::vector<LiveRange> ranges(p.buffers.size());
+    std::vector<bool> named(p.buffers.size(), false);
+    for (size_t t = 0; t < p.calls.size(); ++t) {
+        const TrainCall& c = p.calls[t];
+        for (const std::vector<int>* list : {&c.inputs, &c.adjoints, &c.outputs})
+            for (int b : *list) {
+                LiveRange& r = ranges[size_t(b)];
+                if (!named[size_t(b)]) r.from = t;
+                named[size_t(b)] = true;
+                r.to = t;
+            }
+    }
+    for (size_t b = 0; b < p.buffers.size(); ++b) ranges[b].size = p.buffers[b].shape.elements();
+    std::vector<LiveRange> placed(ranges.begin() + 1, ranges.end());  // buffer 0: the images
+    const std::vector<int64_t> offsets = place_first_fit(placed, p.arena_floats);
+    for (size_t b = 1; b < p.buffers.size(); ++b) p.buffers[b].offset = offsets[b - 1];
+}
+
 std::set<int> values_needing_adjoints(const ir::Graph& g, const std::vector<Segment>& segs) {
     std::set<int> needed;
     for (const Segment& s : segs) {  // in execution order: inputs are decided first
@@ -77,6 +99,7 @@ TrainPlan plan_training(const ir::Graph& g) {
         call.kernel = backward_kernel(p, known, s, int(call.adjoints.size()), input_adjoint);
         p.calls.push_back(call);
     }
+    place_buffers(p);
     return p;
 }
 

@@ -14,6 +14,7 @@ struct TrainBuffer {
     int node = -1;    // whose value or adjoint it holds
     bool adjoint = false;
     Shape shape;      // per image
+    int64_t offset = -1;  // in the step's arena, floats per image (-1: the model input)
 };
 
 // One backward kernel: a segment's generated derivative. Segments with the same forward
@@ -42,6 +43,9 @@ struct TrainPlan {
     std::vector<int> value_buffer;  // per segment: the buffer of its output value
     std::vector<BackwardKernel> backward_kernels;
     std::vector<TrainCall> calls;   // in execution order
+    // Buffers share one arena by live range (first to last call that names them): a value lives
+    // until the backward passes of its readers, an adjoint from its writer to its reader.
+    int64_t arena_floats = 0;       // per image
 };
 
 // Forward calls in partition order, the loss on the class scores, then in reverse order the
