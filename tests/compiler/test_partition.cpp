@@ -1,9 +1,10 @@
-// The partition and memory-plan passes: kernel boundaries, fusion of point-wise ops, batch-norm
-// folding, the sharing of kernels between identical layers, and the arena placement.
+// The partition, memory-plan and training-plan passes: kernel boundaries, fusion of point-wise ops,
+// batch-norm folding, kernels shared by identical layers, arena placement, backward call order.
 #include <doctest/doctest.h>
 
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/partition.h"
+#include "compiler/passes/train_plan.h"
 #include "compiler/passes/summary.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
@@ -118,4 +119,42 @@ TEST_CASE("the memory plan reuses dead values' memory and never overlaps live on
     CHECK(m.arena_floats <= peak_floats * 3 / 2);
     MESSAGE("ResNet-50: arena " << m.arena_floats * 4 << " bytes per image, all values " << total * 4
                                 << ", live peak " << peak_floats * 4);
+}
+
+TEST_CASE("the training plan: backward calls in reverse, adjoints summed, buffers never overlap") {
+    ir::Graph g = passes::build_graph(arch::resnet18_fashion());
+    passes::TrainPlan p = passes::plan_training(g);
+    const size_t segments = p.partition.segments.size();
+    REQUIRE(p.calls.size() == 2 * segments + 1);  // every segment here has a gradient to give
+    CHECK(p.calls[segments].kind == passes::TrainCall::Kind::loss);
+    // The stem's output and every block's output but the last (read by the pool only) feed the
+    // next block's convolution and its shortcut: their adjoints have two contributions.
+    size_t summed = 0;
+    for (const passes::TrainCall& c : p.calls) summed += c.adjoints.size() == 2;
+    CHECK(summed == 8);
+    std::vector<size_t> from(p.buffers.size(), p.calls.size()), to(p.buffers.size(), 0);
+    for (size_t t = 0; t < p.calls.size(); ++t)
+        for (const std::vector<int>* list : {&p.calls[t].inputs, &p.calls[t].adjoints,
+                                             &p.calls[t].outputs})
+            for (int b : *list) {
+                from[size_t(b)] = std::min(from[size_t(b)], t);
+                to[size_t(b)] = std::max(to[size_t(b)], t);
+            }
+    int64_t total = 0;
+    for (size_t a = 1; a < p.buffers.size(); ++a) {
+        const int64_t size_a = p.buffers[a].shape.elements();
+        total += size_a;
+        CHECK(p.buffers[a].offset + size_a <= p.arena_floats);
+        for (size_t b = a + 1; b < p.buffers.size(); ++b) {
+            if (to[a] < from[b] || to[b] < from[a]) continue;
+            INFO("buffers " << a << " and " << b << " are live together");
+            const int64_t size_b = p.buffers[b].shape.elements();
+            CHECK((p.buffers[a].offset + size_a <= p.buffers[b].offset ||
+                   p.buffers[b].offset + size_b <= p.buffers[a].offset));
+        }
+    }
+    CHECK(p.arena_floats * 2 < total);
+    MESSAGE("ResNet-18 (28x28) training: " << p.calls.size() << " calls, arena "
+                                           << p.arena_floats * 4 << " bytes per image, unshared "
+                                           << total * 4);
 }
