@@ -116,7 +116,8 @@ void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& t
         }
     }
 
-    // The output: the bias, then one scatter per tap, each a streaming add of one taps plane.
+    // The output: the bias, then the scatter of every tap, a streaming add of the taps planes
+    // with the kernel column innermost (neighbouring output pixels at stride 1).
     std::vector<Var> o = conv.args();  // c, x, y, n
     Var oc = o[0], oy = o[2], on = o[3];
     conv.compute_root();
@@ -124,12 +125,15 @@ void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& t
     conv.fuse(oy, on, yn).parallel(yn);
     for (int u = 0; u < conv.num_update_definitions(); ++u) {
         Stage s = conv.update(u);
-        std::vector<RVar> r = conv.rvars(u);  // input x, input y
         s.split(oc, co, ci, lanes, TailStrategy::GuardWithIf).vectorize(ci);
+        std::vector<VarOrRVar> order{ci};
+        for (const RVar& r : conv.rvars(u)) order.push_back(r);  // kx, ky, input x, input y
+        order.insert(order.end(), {co, on});
+        s.reorder(order);
         if (over_blocks)
-            s.reorder(ci, r.at(0), r.at(1), co, on).fuse(co, on, cn).parallel(cn);
+            s.fuse(co, on, cn).parallel(cn);
         else
-            s.reorder(ci, co, r.at(0), r.at(1), on).parallel(on);
+            s.parallel(on);
     }
 }
 

@@ -16,7 +16,7 @@ int float_lanes(const Halide::Target& target);
 void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target);
 
 // Transposed convolution (lower::transposed_conv2d): its <name>_taps reduction tiled in registers
-// like a 1x1 convolution, then the bias and the per-tap scatters, all vectorized over output
+// like a 1x1 convolution, then the bias and the scatter of the taps, all vectorized over output
 // channels. Tasks run over channel blocks and images, the only dimensions no two reduction
 // iterations of a scatter share (or over rows where channels are too few to split).
 void schedule_transposed_conv2d(Halide::Func conv, const ir::Node& node,

@@ -126,6 +126,61 @@ TEST_CASE("conv2d forward matches the naive reference in every configuration") {
     }
 }
 
+namespace {
+
+struct TransposedCase {
+    const char* name;
+    int cin, h, w, filters, kernel, stride, dilation, groups, output_padding;
+    Pads pads;
+    bool bias;
+};
+
+}  // namespace
+
+TEST_CASE("transposed_conv2d forward matches the naive reference in every configuration") {
+    // Both sides of each choice of the schedule template: channels in 4 or more whole vectors
+    // (tasks over channel blocks) or in a part of one (tasks over rows); taps the stride tiles
+    // exactly (U-Net), taps that overlap, taps cut by padding and taps that fall wholly in it;
+    // kernels whose taps are all unrolled, one row of them, or none.
+    const TransposedCase cases[] = {
+        {"U-Net 2x2 stride 2, channel blocks", 8, 5, 4, 64, 2, 2, 1, 1, 0, {}, true},
+        {"2x2 stride 2, a partial vector", 6, 4, 5, 13, 2, 2, 1, 1, 0, {}, false},
+        {"3x3 stride 2, pads and output padding", 4, 5, 6, 20, 3, 2, 1, 1, 1, {1, 1, 1, 1}, true},
+        {"3x3 stride 1, overlapping taps, channel blocks", 5, 6, 5, 72, 3, 1, 1, 1, 0, {}, true},
+        {"dilation 2, groups 2", 4, 3, 4, 6, 2, 1, 2, 2, 0, {}, true},
+        {"5x5 stride 3, pads drop whole taps", 3, 1, 3, 8, 5, 3, 1, 1, 0, {2, 1, 1, 2}, true},
+    };
+    std::mt19937_64 rng(11);
+    for (const TransposedCase& c : cases) {
+        SUBCASE(c.name) {
+            Model m("transposed");
+            Tensor x = m.input({c.cin, c.h, c.w});
+            transposed_conv2d(
+                x, {.filters = c.filters, .kernel = c.kernel, .stride = c.stride,
+                    .dilation = c.dilation,
+                    .padding = c.pads.any() ? Padding::explicit_sides : Padding::valid,
+                    .pads = c.pads, .output_padding = c.output_padding, .groups = c.groups,
+                    .bias = c.bias});
+            ref::TransposedConv2dSpec spec{
+                c.filters,
+                {c.kernel, c.kernel, c.stride, c.stride, c.dilation, c.dilation,
+                 {c.pads.top, c.pads.bottom, c.pads.left, c.pads.right}},
+                c.groups,
+                c.bias,
+                c.output_padding,
+                c.output_padding};
+            ref::Act in = ref::random_act(c.cin, c.w, c.h, 2, rng);
+            std::vector<double> w = ref::random_values(
+                size_t(c.filters / c.groups * c.kernel * c.kernel * c.cin), rng);
+            std::vector<double> b = c.bias ? ref::random_values(size_t(c.filters), rng)
+                                           : std::vector<double>{};
+            std::vector<std::vector<double>> params{w};
+            if (c.bias) params.push_back(b);
+            check_both_schedules(m, in, params, ref::transposed_conv2d_forward(in, spec, w, b).v);
+        }
+    }
+}
+
 TEST_CASE("max_pool forward matches the naive reference") {
     std::mt19937_64 rng(8);
     for (int stride : {1, 2, 3}) {
