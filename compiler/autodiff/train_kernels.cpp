@@ -142,16 +142,21 @@ TrainKernel backward_kernel(const ir::Graph& g, const passes::Segment& s,
     Func adjoint(lower::func_name(g.node(s.output)) + "_adjoint");
     Expr total = 0.0f;
     // The derivatives of windowed ops read the adjoint past the value's edges, where the value
-    // does not exist and its adjoint is zero.
-    Region within;
-    for (int64_t e : lower::storage_extents(shape)) within.push_back(Range(0, int(e)));
-    within.push_back(Range());
+    // does not exist and its adjoint is zero. One select over clamped loads (rather than
+    // BoundaryConditions, whose helper Funcs the training schedule would each copy whole).
+    const std::vector<int64_t> extents = lower::storage_extents(shape);
+    Expr inside = Internal::const_true();
+    std::vector<Expr> clamped(at.begin(), at.end());
+    for (size_t d = 0; d < extents.size(); ++d) {
+        inside = inside && at[d] >= 0 && at[d] < int(extents[d]);
+        clamped[d] = clamp(at[d], 0, int(extents[d]) - 1);
+    }
     for (int k = 0; k < b.adjoints; ++k) {
         ImageParam a = value_input(shape, "adjoint" + std::to_string(k));
-        Expr term = BoundaryConditions::constant_exterior(a, 0.0f, within)(at);
-        total = k == 0 ? term : total + term;
+        total = k == 0 ? Expr(a(clamped)) : total + a(clamped);
         l.take(a);
     }
+    total = select(inside, total, 0.0f);
     adjoint(at) = total;
     Derivative d = propagate_adjoints(value, adjoint, value_bounds(shape, l.mode.batch));
     TrainKernel k{l.arguments, {}, l.parameters};

@@ -69,12 +69,10 @@ std::set<std::string> convolution_gradients(const ir::Graph& g) {
     return out;
 }
 
-// Copies of buffer inputs made for autodiff (or an adjoint read from one buffer): cheaper read
-// in place.
+// Stages that only read buffers (copies of inputs made for autodiff, an adjoint summed from
+// buffers): cheaper read in place than copied.
 bool is_wrapper(const Internal::Function& fn) {
-    if (fn.has_update_definition() || fn.outputs() != 1) return false;
-    const auto* call = fn.values().at(0).as<Internal::Call>();
-    return call && call->call_type == Internal::Call::Image;
+    return !fn.has_update_definition() && Internal::find_direct_calls(fn).empty();
 }
 
 bool is_output(const std::vector<Func>& outputs, const std::string& name) {
