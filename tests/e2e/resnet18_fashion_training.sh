@@ -6,7 +6,7 @@
 #   resnet18_fashion_training.sh BIN MIN_ACCURACY
 #
 # BIN is bin/resnet18_fashion. The run trains one epoch on 1,536 images (a full epoch takes
-# about an hour on 2 cores) and tests on 1,000; MIN_ACCURACY is the test accuracy it must reach
+# over half an hour on 2 cores) and tests on 1,000; MIN_ACCURACY is the test accuracy it must reach
 # (chance is 0.10), and the epoch's mean training loss must fall below 1.8 (it starts at ln 10 =
 # 2.3). So early in training the result varies a lot with the seed: PyTorch on the same slice
 # (SGD, momentum 0.9, batch 32, lr 0.01) reached 60% in eval mode; cnnc 38% with --seed 1 and
