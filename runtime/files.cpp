@@ -1,4 +1,4 @@
-// Atomic file writes through a temporary file and a rename.
+// Whole-file reads, and atomic file writes through a temporary file and a rename.
 #include "runtime/files.h"
 
 #include <unistd.h>
@@ -7,10 +7,18 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "runtime/errors.h"
 
 namespace cnnc::runtime {
+
+std::vector<char> read_whole_file(const std::string& path, const char* what) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw DataError(path + ": cannot open the " + what);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
 
 void write_atomically(const std::string& path, const std::string& text, const char* what) {
     const std::string tmp = path + ".tmp";

@@ -2,20 +2,17 @@
 #include "runtime/gradients.h"
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "runtime/errors.h"
+#include "runtime/files.h"
 #include "runtime/trainer.h"
 
 namespace cnnc::runtime {
 
 std::vector<int32_t> read_labels_file(const std::string& path, int64_t images, int64_t per_image,
                                       int64_t classes) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw DataError(path + ": cannot open the labels file");
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes = read_whole_file(path, "labels file");
     const int64_t want = images * per_image * int64_t(sizeof(int32_t));
     if (int64_t(bytes.size()) != want)
         throw DataError(path + ": " + std::to_string(bytes.size()) + " bytes, expected " +

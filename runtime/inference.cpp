@@ -4,8 +4,6 @@
 #include <bit>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "runtime/errors.h"
 #include "runtime/files.h"
@@ -84,9 +82,7 @@ NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const 
 }
 
 NchwBatch read_nchw_file(const std::string& path, const std::vector<int64_t>& shape) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw DataError(path + ": cannot open the input file");
-    std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::vector<char> bytes = read_whole_file(path, "input file");
     const int64_t image_bytes = product(shape) * int64_t(sizeof(float));
     if (bytes.empty() || int64_t(bytes.size()) % image_bytes != 0)
         throw DataError(path + ": " + std::to_string(bytes.size()) +

@@ -10,9 +10,7 @@
 
 namespace cnnc::runtime {
 
-std::vector<int64_t> storage_extents(const ir::Param& p) {
-    return {p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank};
-}
+std::vector<int64_t> storage_extents(const ir::Param& p) { return p.storage_extents(); }
 
 int input_channels(const ir::Graph& g) { return int(g.node(g.input).shape.channels()); }
 

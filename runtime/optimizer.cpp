@@ -78,7 +78,7 @@ OptimizerState::OptimizerState(const ir::Graph& g, OptimizerConfig config)
     for (size_t i = 0; i < g.params.size(); ++i) {
         const ir::Param& p = g.params[i];
         if (!p.learnable) continue;
-        std::vector<int64_t> extents{p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank};
+        const std::vector<int64_t> extents = p.storage_extents();
         learnable_.push_back(int(i));
         for (auto* v : {&state0_, &state1_, &next_weight_, &next_state0_, &next_state1_})
             v->emplace_back(extents);

@@ -11,18 +11,6 @@ using namespace Halide;
 
 namespace {
 
-std::vector<int64_t> param_extents(const ir::Param& p) {
-    return {p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank};
-}
-
-// A value buffer of n samples of shape `s`, n free.
-ImageParam value_input(const Shape& s, const std::string& name) {
-    std::vector<int64_t> extents = lower::storage_extents(s);
-    ImageParam p(Float(32), int(extents.size()) + 1, name);
-    lower::declare_extents(p, extents, 64);
-    return p;
-}
-
 // `f` as an output of a kernel, with the value's extents fixed and the batch free. A copy:
 // Halide 14 emits vector-aligned stores when a generated derivative Func is itself an output,
 // and the caller's buffers are only float-aligned.
@@ -57,7 +45,7 @@ void lower_segment(const ir::Graph& g, const passes::Segment& s, LoweredSegment&
     l.values.resize(g.nodes.size());
     for (size_t k = 0; k < s.inputs.size(); ++k) {
         const ir::Node& n = g.node(s.inputs[k]);
-        l.inputs.push_back(value_input(n.shape, "in" + std::to_string(k)));
+        l.inputs.push_back(lower::value_input(n.shape, "in" + std::to_string(k)));
         l.input_funcs.push_back(
             lower::wrap(l.inputs.back(), n.op == Op::input ? "input" : lower::func_name(n)));
         l.values[size_t(s.inputs[k])] = l.input_funcs.back();
@@ -66,8 +54,7 @@ void lower_segment(const ir::Graph& g, const passes::Segment& s, LoweredSegment&
     std::vector<Func> by_index(g.params.size());
     for (int p : s.params) {
         const ir::Param& param = g.params[size_t(p)];
-        ImageParam ip(Float(32), param.extents.rank, lower::argument_name(param.name));
-        lower::declare_extents(ip, param_extents(param), 0);
+        ImageParam ip = lower::parameter_input(param, lower::argument_name(param.name));
         l.params.push_back(ip);
         l.param_funcs.push_back(lower::wrap(ip, ip.name() + "_f"));
         by_index[size_t(p)] = l.param_funcs.back();
@@ -112,14 +99,14 @@ TrainKernel forward_kernel(const ir::Graph& g, const passes::Segment& s) {
     for (int p : s.params) {
         const ir::Param& param = g.params[size_t(p)];
         if (param.learnable) continue;
-        k.outputs.push_back(output_of(l.mode.updated_state.at(p), param_extents(param)));
+        k.outputs.push_back(output_of(l.mode.updated_state.at(p), param.storage_extents()));
     }
     return k;
 }
 
 TrainKernel loss_kernel(const ir::Graph& g) {
     const ir::Node& logits = g.node(g.logits);
-    ImageParam scores = value_input(logits.shape, "scores");
+    ImageParam scores = lower::value_input(logits.shape, "scores");
     ImageParam labels = label_input(g);
     Func scores_f = lower::wrap(scores, lower::func_name(logits));
     Expr batch = scores.dim(scores.dimensions() - 1).extent();
@@ -152,7 +139,7 @@ TrainKernel backward_kernel(const ir::Graph& g, const passes::Segment& s,
         clamped[d] = clamp(at[d], 0, int(extents[d]) - 1);
     }
     for (int k = 0; k < b.adjoints; ++k) {
-        ImageParam a = value_input(shape, "adjoint" + std::to_string(k));
+        ImageParam a = lower::value_input(shape, "adjoint" + std::to_string(k));
         total = k == 0 ? Expr(a(clamped)) : total + a(clamped);
         l.take(a);
     }
@@ -174,7 +161,7 @@ TrainKernel backward_kernel(const ir::Graph& g, const passes::Segment& s,
         Func dp = d(l.param_funcs[i]);
         if (!dp.defined())
             throw std::logic_error("no gradient reaches parameter '" + param.name + "'");
-        k.outputs.push_back(output_of(dp, param_extents(param)));
+        k.outputs.push_back(output_of(dp, param.storage_extents()));
     }
     return k;
 }

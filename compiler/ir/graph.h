@@ -19,6 +19,10 @@ struct Param {
     int node = -1;
     Init init = Init::fan_in_uniform;
     bool learnable = true;  // false: state such as batch norm's running statistics
+
+    std::vector<int64_t> storage_extents() const {
+        return {extents.dims.begin(), extents.dims.begin() + extents.rank};
+    }
 };
 
 struct Node {

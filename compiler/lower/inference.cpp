@@ -37,14 +37,15 @@ std::vector<int64_t> storage_extents(const Shape& s) {
     return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
 }
 
+ImageParam parameter_input(const ir::Param& p, const std::string& name) {
+    ImageParam ip(Float(32), p.extents.rank, name);
+    declare_extents(ip, p.storage_extents(), 0);
+    return ip;
+}
+
 std::vector<ImageParam> parameter_inputs(const ir::Graph& g, const std::string& suffix) {
     std::vector<ImageParam> out;
-    for (const ir::Param& p : g.params) {
-        ImageParam ip(Float(32), p.extents.rank, argument_name(p.name) + suffix);
-        // Parameter extents are already in storage order.
-        declare_extents(ip, {p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank}, 0);
-        out.push_back(ip);
-    }
+    for (const ir::Param& p : g.params) out.push_back(parameter_input(p, argument_name(p.name) + suffix));
     return out;
 }
 
@@ -56,15 +57,14 @@ ImageParam image_input(const ir::Graph& g) {
     return images;
 }
 
-namespace {
-
-// A buffer of n values of shape `s`, n free: a kernel's input.
 ImageParam value_input(const Shape& s, const std::string& name) {
     std::vector<int64_t> extents = storage_extents(s);
     ImageParam p(Float(32), int(extents.size()) + 1, name);
-    declare_extents(p, extents, 1);
+    declare_extents(p, extents, 64);
     return p;
 }
+
+namespace {
 
 // Fixes the non-batch extents of a pipeline's output buffer.
 void declare_output(Func f, const Shape& s) {
@@ -90,9 +90,7 @@ KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
     }
     std::vector<Func> param_funcs(g.params.size());
     for (size_t i = 0; i < s.params.size(); ++i) {
-        const Shape& e = g.params[size_t(s.params[i])].extents;
-        ImageParam ip(Float(32), e.rank, "p" + std::to_string(i));
-        declare_extents(ip, {e.dims.begin(), e.dims.begin() + e.rank}, 0);
+        ImageParam ip = parameter_input(g.params[size_t(s.params[i])], "p" + std::to_string(i));
         k.params.push_back(ip);
         param_funcs[size_t(s.params[i])] = wrap(ip, ip.name() + "_f");
     }

@@ -41,6 +41,12 @@ std::string kernel_name(const ir::Graph& graph, size_t k);
 // A C identifier for a parameter's buffer argument: "conv2d.weight" -> "conv2d_weight".
 std::string argument_name(const std::string& param_name);
 
+// A parameter's buffer argument, its extents (already in storage order) declared.
+Halide::ImageParam parameter_input(const ir::Param& param, const std::string& name);
+
+// A buffer of n values of per-sample shape `s`, n free: a kernel's input.
+Halide::ImageParam value_input(const Shape& s, const std::string& name);
+
 // ImageParams for the graph's parameters, with their extents declared and estimated.
 std::vector<Halide::ImageParam> parameter_inputs(const ir::Graph& graph, const std::string& suffix);
 

@@ -1,11 +1,11 @@
 // Ordering the training step's kernel calls and the buffers between them.
 #include "compiler/passes/train_plan.h"
 
-#include "compiler/passes/memory_plan.h"
-
 #include <map>
 #include <set>
 #include <sstream>
+
+#include "compiler/passes/memory_plan.h"
 
 namespace cnnc::passes {
 namespace {
@@ -26,9 +26,6 @@ int backward_kernel(TrainPlan& p, std::map<std::string, int>& known, int segment
     return it->second;
 }
 
-// Values whose adjoint some gradient needs: the outputs of segments with learnable parameters,
-// and of segments that read such a value. Others (e.g. a pool of the model input) get no
-// backward call, and their readers do not write their adjoints.
 // Offsets in one arena for every buffer but the model input, from the calls that name them.
 void place_buffers(TrainPlan& p) {
     std::vector<LiveRange> ranges(p.buffers.size());
@@ -49,6 +46,9 @@ void place_buffers(TrainPlan& p) {
     for (size_t b = 1; b < p.buffers.size(); ++b) p.buffers[b].offset = offsets[b - 1];
 }
 
+// Values whose adjoint some gradient needs: the outputs of segments with learnable parameters,
+// and of segments that read such a value. Others (e.g. a pool of the model input) get no
+// backward call, and their readers do not write their adjoints.
 std::set<int> values_needing_adjoints(const ir::Graph& g, const std::vector<Segment>& segs) {
     std::set<int> needed;
     for (const Segment& s : segs) {  // in execution order: inputs are decided first
@@ -70,7 +70,6 @@ TrainPlan plan_training(const ir::Graph& g) {
     std::map<int, int> value_of{{g.input, add_buffer(p, g, g.input, false)}};
     for (size_t s = 0; s < segs.size(); ++s) {
         value_of[segs[s].output] = add_buffer(p, g, segs[s].output, false);
-        p.value_buffer.push_back(value_of[segs[s].output]);
         TrainCall call{TrainCall::Kind::forward, int(s), segs[s].kernel, {}, {}, {}};
         for (int i : segs[s].inputs) call.inputs.push_back(value_of.at(i));
         call.outputs.push_back(value_of[segs[s].output]);

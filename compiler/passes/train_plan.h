@@ -40,7 +40,6 @@ struct TrainCall {
 struct TrainPlan {
     Partition partition;  // passes::partition_training
     std::vector<TrainBuffer> buffers;
-    std::vector<int> value_buffer;  // per segment: the buffer of its output value
     std::vector<BackwardKernel> backward_kernels;
     std::vector<TrainCall> calls;   // in execution order
     // Buffers share one arena by live range (first to last call that names them): a value lives

@@ -32,14 +32,10 @@ std::vector<int> extents_of(const std::vector<int64_t>& e, int batch = -1) {
     return out;
 }
 
-std::vector<int64_t> param_extents(const ir::Param& p) {
-    return {p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank};
-}
-
 Step empty_step(const ir::Graph& g) {
     Step s;
     for (const ir::Param& p : g.params)
-        (p.learnable ? s.grads : s.state).emplace_back(extents_of(param_extents(p)));
+        (p.learnable ? s.grads : s.state).emplace_back(extents_of(p.storage_extents()));
     return s;
 }
 
@@ -154,7 +150,7 @@ void check_plan_matches_whole_step(const Model& m, int batch) {
     for (int i = 0; i < batch; ++i) labels(i) = int(rng() % uint64_t(g.node(g.logits).shape[0]));
     std::vector<Buf> params;
     for (const ir::Param& p : g.params) {
-        params.emplace_back(extents_of(param_extents(p)));
+        params.emplace_back(extents_of(p.storage_extents()));
         for (int64_t i = 0; i < int64_t(params.back().number_of_elements()); ++i)
             params.back().data()[i] = p.role == "running_var" ? 1.0f + 0.5f * u(rng) : 0.5f * u(rng);
     }
