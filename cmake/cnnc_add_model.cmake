@@ -6,8 +6,9 @@
 # here with runtime/plan.c into <name>_infer.a) and the training step's kernels
 # <name>_train_kernels.a with their plan <name>_train_plan.c and <name>_train_step.h in
 # ${CMAKE_BINARY_DIR}/generated/<name>/, and links them into the program bin/<name>
-# (subcommands summary, train, eval, infer, bench, export). INFERENCE_ONLY skips the training
-# step: its compilation is the long part for large networks, and `train` then says so.
+# (subcommands summary, train, eval, infer, bench, export; export runs <name>_compile again for
+# the targets it is asked for). INFERENCE_ONLY skips the training step: its compilation is the
+# long part for large networks, and `train` then says so.
 function(cnnc_add_model name)
     cmake_parse_arguments(ARG "INFERENCE_ONLY" "" "SOURCES" ${ARGN})
     if(NOT ARG_SOURCES)
@@ -20,8 +21,7 @@ function(cnnc_add_model name)
     set_target_properties(${name}_compile PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/compilers)
 
     set(outputs
-        ${gen_dir}/${name}_kernels.a ${gen_dir}/${name}_plan.c ${gen_dir}/${name}_infer.h
-        ${gen_dir}/${name}_standalone.c ${gen_dir}/${name}.h)
+        ${gen_dir}/${name}_kernels.a ${gen_dir}/${name}_plan.c ${gen_dir}/${name}_infer.h)
     if(ARG_INFERENCE_ONLY)
         set(pipelines infer)
         set(has_train_step 0)
@@ -61,21 +61,15 @@ function(cnnc_add_model name)
         set(train_pipeline ${name}_train_pipeline)
     endif()
 
-    # The standalone C API wrapper, compiled once here; `export` adds the weights to it.
-    add_library(${name}_standalone OBJECT ${gen_dir}/${name}_standalone.c)
-    target_include_directories(${name}_standalone PRIVATE ${gen_dir})
-    target_link_libraries(${name}_standalone PRIVATE Halide::Runtime)
-
     set(entry ${gen_dir}/${name}_main.cpp)
     configure_file(${PROJECT_SOURCE_DIR}/cmake/model_main.cpp.in ${entry} @ONLY)
     add_executable(${name} ${ARG_SOURCES} ${entry})
     target_include_directories(${name} PRIVATE ${gen_dir})
     target_link_libraries(${name} PRIVATE cnnc_model_main ${train_pipeline} ${name}_pipelines
                           cnnc_optimizers)
-    add_dependencies(${name} ${name}_standalone)
+    # `export` runs the model's compiler again, for the targets and batch it is asked for.
+    add_dependencies(${name} ${name}_compile)
     target_compile_definitions(${name} PRIVATE
-        CNNC_GENERATED_DIR="${gen_dir}"
         CNNC_HAS_TRAIN_STEP=${has_train_step}
-        CNNC_STANDALONE_OBJECT="$<TARGET_OBJECTS:${name}_standalone>"
-        CNNC_HALIDE_RUNTIME="$<TARGET_FILE:cnnc_halide_runtime>")
+        CNNC_MODEL_COMPILER="$<TARGET_FILE:${name}_compile>")
 endfunction()

@@ -1,22 +1,32 @@
-// `export`: a standalone static library and C header with the trained weights embedded.
+// `export`: a standalone static library and C header, for any targets, weights embedded or not.
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "runtime/model_state.h"
 
 namespace cnnc::runtime {
 
-struct ExportInputs {
-    std::string generated_dir;      // holds <model>_infer.a and <model>.h from the build
-    std::string standalone_object;  // the compiled C API wrapper (<model>_standalone.c)
-    std::string halide_runtime;     // cnnc_halide_runtime.a
+struct ExportOptions {
+    std::string out_dir;
+    std::vector<std::string> targets{"host"};  // Halide target strings, one library variant each
+    bool external_weights = false;             // <model>.weights beside the library
+    int batch = 0;                             // > 0: a library of this fixed batch
+    int max_batch = 64;                        // otherwise: any batch up to this
 };
 
-// Writes <out_dir>/lib<model>.a (inference pipeline + Halide runtime + C API + weights) and
-// <out_dir>/<model>.h. Uses the system's `cc` to assemble the weights and `ar` to combine.
-// Returns the library's path.
-std::string export_library(const ModelState& state, const ExportInputs& in,
-                           const std::string& out_dir);
+struct ExportedFiles {
+    std::string library, header, weights;  // weights: "" when embedded
+};
+
+// Writes the weights file (runtime/library/weights_format.h) of the state, then runs the
+// model's compiler program to build lib<model>.a and <model>.h around it in out_dir.
+ExportedFiles export_library(const ModelState& state, const std::string& compiler,
+                             const ExportOptions& options);
+
+// The weights file of a state: header (with the model's fingerprint and the input
+// normalisation) and every parameter.
+void write_weights_file(const ModelState& state, const std::string& path);
 
 }  // namespace cnnc::runtime

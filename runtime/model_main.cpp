@@ -355,16 +355,22 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
 }
 
 int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
-               const std::string& out) {
+               const ExportOptions& o) {
     ModelState state = load_state(g, c.weights);
-    std::string lib = export_library(
-        state, {prog.generated_dir, prog.standalone_object, prog.halide_runtime}, out);
-    std::printf("exported %s and %s/%s.h\n", lib.c_str(), out.c_str(), g.name.c_str());
-    if (c.json)
-        print_json({{"model", g.name},
-                    {"library", lib},
-                    {"header", out + "/" + g.name + ".h"},
-                    {"library_bytes", std::filesystem::file_size(lib)}});
+    ExportedFiles f = export_library(state, prog.compiler, o);
+    std::printf("exported %s and %s%s%s\n", f.library.c_str(), f.header.c_str(),
+                f.weights.empty() ? "" : " with weights ", f.weights.c_str());
+    if (c.json) {
+        json figures = {{"model", g.name},
+                        {"library", f.library},
+                        {"header", f.header},
+                        {"library_bytes", std::filesystem::file_size(f.library)}};
+        if (!f.weights.empty()) {
+            figures["weights"] = f.weights;
+            figures["weights_bytes"] = std::filesystem::file_size(f.weights);
+        }
+        print_json(figures);
+    }
     return 0;
 }
 
@@ -384,7 +390,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         c.weights = g.name + ".cnnp";
         TrainOptions o;
         TrainCli t;
-        std::string out_dir;
+        ExportOptions export_options;
 
         CLI::App app{g.name + ": a cnnc-compiled model"};
         app.require_subcommand(1);
@@ -497,7 +503,27 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         common(bench_cmd, false);
         auto* export_cmd = app.add_subcommand("export", "standalone static library + C header");
         common(export_cmd, false);
-        export_cmd->add_option("--out", out_dir, "output folder")->required();
+        export_cmd->add_option("--out", export_options.out_dir, "output folder")->required();
+        export_cmd
+            ->add_option("--target", export_options.targets,
+                         "Halide target(s), comma-separated: one variant each, the best for the "
+                         "CPU picked at run time (host, x86-64-linux-avx2, arm-64-linux, "
+                         "wasm-32-wasmrt, ...)")
+            ->delimiter(',')
+            ->capture_default_str();
+        bool embed_weights = false;
+        auto* embed = export_cmd->add_flag("--embed-weights", embed_weights,
+                                           "weights inside the library (the default)");
+        export_cmd
+            ->add_flag("--external-weights", export_options.external_weights,
+                       "weights in <out>/<model>.weights, checked when a context is created")
+            ->excludes(embed);
+        export_cmd->add_option("--batch", export_options.batch,
+                               "export for exactly this batch (fastest); default: variable");
+        export_cmd
+            ->add_option("--max-batch", export_options.max_batch,
+                         "the largest batch of a variable-batch library")
+            ->capture_default_str();
         CLI11_PARSE(app, argc, argv);
 
         if (summary->parsed()) return cmd_summary(g, c);
@@ -506,7 +532,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         if (infer_cmd->parsed()) return cmd_infer(g, p, c, infer_input, infer_output);
         if (grad_cmd->parsed()) return cmd_gradients(g, p, c, grad);
         if (bench_cmd->parsed()) return cmd_bench(g, p, c);
-        if (export_cmd->parsed()) return cmd_export(g, prog, c, out_dir);
+        if (export_cmd->parsed()) return cmd_export(g, prog, c, export_options);
     } catch (const ShapeError& e) {
         std::cerr << argv[0] << ": shape error: " << e.what() << "\n";
     } catch (const std::exception& e) {

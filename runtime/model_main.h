@@ -12,9 +12,7 @@ struct ModelProgram {
     Model (*build_model)() = nullptr;
     PipelineEntry infer;
     PipelineEntry train_step;
-    std::string generated_dir;
-    std::string standalone_object;
-    std::string halide_runtime;
+    std::string compiler;  // the model's compiler program, which `export` runs
 };
 
 int model_main(int argc, char** argv, const ModelProgram& program);

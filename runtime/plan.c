@@ -31,28 +31,49 @@ static void view_value(const cnnc_plan_value *v, int32_t batch, float *arena,
     b->dim = dims;
 }
 
-int cnnc_plan_buffers_open(cnnc_plan_buffers *b, const cnnc_plan_value *values, int32_t count,
-                           int32_t batch, float *arena) {
+/* Views, dims and value pointers of `count` values, each array 8-byte aligned. */
+static size_t views_bytes(int32_t count) { return (size_t)count * sizeof(struct halide_buffer_t); }
+static size_t dims_bytes(int32_t count) {
+    return (size_t)count * 4 * sizeof(struct halide_dimension_t);
+}
+static size_t round8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+size_t cnnc_plan_buffers_bytes(int32_t count) {
+    return round8(views_bytes(count)) + round8(dims_bytes(count)) +
+           round8((size_t)count * sizeof(struct halide_buffer_t *));
+}
+
+void cnnc_plan_buffers_place(cnnc_plan_buffers *b, const cnnc_plan_value *values, int32_t count,
+                             int32_t batch, float *arena, void *memory) {
+    unsigned char *m = (unsigned char *)memory;
     int32_t i;
-    b->views = (struct halide_buffer_t *)calloc((size_t)count, sizeof *b->views);
-    b->dims = (struct halide_dimension_t *)calloc((size_t)count * 4, sizeof *b->dims);
-    b->values = (struct halide_buffer_t **)calloc((size_t)count, sizeof *b->values);
-    if (!b->views || !b->dims || !b->values) {
-        cnnc_plan_buffers_close(b);
-        return -1;
-    }
+    memset(memory, 0, cnnc_plan_buffers_bytes(count));
+    b->views = (struct halide_buffer_t *)m;
+    b->dims = (struct halide_dimension_t *)(m + round8(views_bytes(count)));
+    b->values = (struct halide_buffer_t **)(m + round8(views_bytes(count)) +
+                                             round8(dims_bytes(count)));
     for (i = 0; i < count; ++i) {
         if (values[i].offset < 0) continue;
         view_value(&values[i], batch, arena, &b->views[i], &b->dims[i * 4]);
         b->values[i] = &b->views[i];
     }
+}
+
+int cnnc_plan_buffers_open(cnnc_plan_buffers *b, const cnnc_plan_value *values, int32_t count,
+                           int32_t batch, float *arena) {
+    void *memory = malloc(cnnc_plan_buffers_bytes(count));
+    if (!memory) {
+        b->views = NULL;
+        b->dims = NULL;
+        b->values = NULL;
+        return -1;
+    }
+    cnnc_plan_buffers_place(b, values, count, batch, arena, memory);
     return 0;
 }
 
 void cnnc_plan_buffers_close(cnnc_plan_buffers *b) {
-    free(b->values);
-    free(b->dims);
-    free(b->views);
+    free(b->views); /* the one block cnnc_plan_buffers_open allocated */
     b->values = NULL;
     b->dims = NULL;
     b->views = NULL;
@@ -69,14 +90,34 @@ float *cnnc_plan_scratch(int64_t floats) {
     return memory;
 }
 
+int cnnc_plan_run_buffers(const cnnc_plan *plan, cnnc_plan_buffers *b,
+                          struct halide_buffer_t *images, struct halide_buffer_t *const *params,
+                          struct halide_buffer_t *output) {
+    int status = 0;
+    int32_t s;
+    b->values[plan->input_value] = images;
+    b->values[plan->output_value] = output;
+    for (s = 0; s < plan->num_steps && status == 0; ++s) {
+        const cnnc_plan_step *step = &plan->steps[s];
+        const int32_t *a = plan->step_args + step->first_arg;
+        void *args[1024];
+        int32_t k, count = 0;
+        if (step->num_inputs + step->num_params + 1 > 1024) return -1;
+        for (k = 0; k < step->num_inputs; ++k) args[count++] = b->values[a[k]];
+        for (k = 0; k < step->num_params; ++k) args[count++] = params[a[step->num_inputs + k]];
+        args[count++] = b->values[step->output];
+        status = step->kernel(args);
+    }
+    return status;
+}
+
 int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,
                   struct halide_buffer_t *const *params, struct halide_buffer_t *output,
                   float *arena) {
     const int32_t batch = images->dim[images->dimensions - 1].extent;
     cnnc_plan_buffers b;
     float *owned = NULL;
-    int status = 0;
-    int32_t s;
+    int status;
     if (!arena && plan->arena_floats > 0)
         arena = owned = (float *)malloc((size_t)(plan->arena_floats * batch) * sizeof(float));
     if ((!arena && plan->arena_floats > 0) ||
@@ -84,22 +125,7 @@ int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,
         free(owned);
         return -1;
     }
-    b.values[plan->input_value] = images;
-    b.values[plan->output_value] = output;
-    for (s = 0; s < plan->num_steps && status == 0; ++s) {
-        const cnnc_plan_step *step = &plan->steps[s];
-        const int32_t *a = plan->step_args + step->first_arg;
-        void *args[1024];
-        int32_t k, count = 0;
-        if (step->num_inputs + step->num_params + 1 > 1024) {
-            status = -1;
-            break;
-        }
-        for (k = 0; k < step->num_inputs; ++k) args[count++] = b.values[a[k]];
-        for (k = 0; k < step->num_params; ++k) args[count++] = params[a[step->num_inputs + k]];
-        args[count++] = b.values[step->output];
-        status = step->kernel(args);
-    }
+    status = cnnc_plan_run_buffers(plan, &b, images, params, output);
     cnnc_plan_buffers_close(&b);
     free(owned);
     return status;

@@ -3,6 +3,7 @@
 #ifndef CNNC_RUNTIME_PLAN_H
 #define CNNC_RUNTIME_PLAN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -50,7 +51,14 @@ typedef struct cnnc_plan_buffers {
     struct halide_dimension_t *dims;
 } cnnc_plan_buffers;
 
-/* Returns 0, or -1 when memory runs out (nothing is left allocated then). */
+/* Bytes of memory cnnc_plan_buffers_place needs for `count` values. */
+size_t cnnc_plan_buffers_bytes(int32_t count);
+/* The views placed in caller memory of cnnc_plan_buffers_bytes(count) bytes (8-byte aligned); no
+ * allocation, nothing to close. */
+void cnnc_plan_buffers_place(cnnc_plan_buffers *b, const cnnc_plan_value *values, int32_t count,
+                             int32_t batch, float *arena, void *memory);
+/* The same in memory of its own: returns 0, or -1 when memory runs out (nothing is left
+ * allocated then); cnnc_plan_buffers_close frees it. */
 int cnnc_plan_buffers_open(cnnc_plan_buffers *b, const cnnc_plan_value *values, int32_t count,
                            int32_t batch, float *arena);
 void cnnc_plan_buffers_close(cnnc_plan_buffers *b);
@@ -58,6 +66,12 @@ void cnnc_plan_buffers_close(cnnc_plan_buffers *b);
 /* Per-thread scratch memory of at least `floats` floats, kept and reused by the thread's later
  * calls (a training step allocates the same large arena every batch); NULL when memory runs out. */
 float *cnnc_plan_scratch(int64_t floats);
+
+/* Runs the plan over buffers already opened or placed for the batch of `images`: 0, or a
+ * kernel's nonzero Halide error code. */
+int cnnc_plan_run_buffers(const cnnc_plan *plan, cnnc_plan_buffers *b,
+                          struct halide_buffer_t *images, struct halide_buffer_t *const *params,
+                          struct halide_buffer_t *output);
 
 /* Runs the plan for the batch in `images` (its last dimension). `arena` holds at least
  * arena_floats * batch floats, or is NULL to allocate it for this call. Returns 0, a kernel's

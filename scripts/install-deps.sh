@@ -6,6 +6,7 @@ packages=(
     libhalide14-0-dev                            # Halide 14 (links LLVM 14), autoschedulers
     doctest-dev nlohmann-json3-dev libcli11-dev  # tests, JSON, command lines
     zlib1g-dev                                   # gzip IDX files
+    clang-14 llvm-14 file                        # `export`: C and archives for any target
     dataset-fashion-mnist                        # the default training data
     python3-torch python3-torchvision            # numeric reference and benchmark peer (tests only)
 )

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "compiler/emit/aot.h"
-#include "compiler/emit/c_api.h"
+#include "compiler/emit/library.h"
 #include "compiler/passes/shape_inference.h"
 #include "compiler/passes/summary.h"
 #include "dsl/dsl.h"
@@ -25,11 +25,39 @@ int run(int argc, char** argv) {
                    "libraries to compile: all (inference, and the training step when the model "
                    "has a loss) or infer (the inference library only)")
         ->check(CLI::IsMember({"all", "infer"}));
+    cnnc::emit::LibraryRequest library;
+    std::string targets;
+    auto* export_opt = app.add_option("--export", library.out_dir,
+                                      "build a standalone library into this folder (called by "
+                                      "`<model> export`, which writes the weights file)");
+    app.add_option("--weights-file", library.weights_file, "--export: the weights file")
+        ->needs(export_opt);
+    app.add_option("--targets", targets, "--export: comma-separated Halide targets")
+        ->needs(export_opt);
+    app.add_option("--batch", library.fixed_batch, "--export: a fixed batch (0: variable)")
+        ->needs(export_opt);
+    app.add_option("--max-batch", library.max_batch, "--export: the largest variable batch")
+        ->needs(export_opt);
+    app.add_flag("!--external-weights", library.embed_weights,
+                 "--export: weights stay in a file beside the library")
+        ->needs(export_opt);
     CLI11_PARSE(app, argc, argv);
 
     cnnc::ir::Graph graph = cnnc::passes::build_graph(cnnc_build_model());
     Halide::Target target(target_name == "host" ? Halide::get_host_target().to_string()
                                                 : target_name);
+    if (!library.out_dir.empty()) {
+        for (size_t at = 0; at <= targets.size();) {
+            size_t comma = std::min(targets.find(',', at), targets.size());
+            library.targets.push_back(targets.substr(at, comma - at));
+            at = comma + 1;
+        }
+        cnnc::emit::Toolchain tools{CNNC_SOURCE_DIR, CNNC_HALIDE_INCLUDE, CNNC_CLANG,
+                                    CNNC_LLVM_AR};
+        cnnc::emit::LibraryFiles f = cnnc::emit::export_library(graph, library, tools);
+        std::cout << f.library << "\n" << f.header << "\n" << f.weights << "\n";
+        return 0;
+    }
     if (emit == "graph") {
         std::cout << cnnc::ir::print(graph);
     } else if (emit == "shapes") {
@@ -45,7 +73,6 @@ int run(int argc, char** argv) {
     } else {
         cnnc::emit::Artifacts a{out_dir, target};
         cnnc::emit::emit_inference(graph, a);
-        cnnc::emit::emit_c_api(graph, out_dir);
         if (graph.loss >= 0 && pipelines == "all") cnnc::emit::emit_train_step(graph, a);
     }
     return 0;

@@ -24,18 +24,23 @@ std::string train_kernels_library(const ir::Graph& g) { return g.name + "_train_
 
 namespace {
 
-// The inference kernels as one module: every distinct kernel, with its _argv entry for the plan.
-Module kernels_module(const ir::Graph& g, const lower::InferencePipeline& p, const Target& target) {
+// The inference kernels as one module: every distinct kernel, with its _argv entry for the plan,
+// named lower::kernel_name + suffix.
+Module kernels_module(const ir::Graph& g, const lower::InferencePipeline& p, const Target& target,
+                      const std::string& suffix = "") {
     std::vector<Module> modules;
     for (size_t k = 0; k < p.kernels.size(); ++k)
         modules.push_back(Pipeline(p.kernels[k].output)
-                              .compile_to_module(p.kernels[k].arguments(), lower::kernel_name(g, k),
-                                                 target));
-    return link_modules(kernels_library(g), modules);
+                              .compile_to_module(p.kernels[k].arguments(),
+                                                 lower::kernel_name(g, k) + suffix, target));
+    return link_modules(kernels_library(g) + suffix, modules);
 }
 
-lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& target) {
+lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& target,
+                                             int fixed_batch = 0) {
     lower::InferencePipeline p = lower::build_inference(g);
+    if (fixed_batch > 0)
+        for (lower::KernelPipeline& k : p.kernels) lower::fix_batch(k, fixed_batch);
     schedules::schedule_inference(p, g, target);
     return p;
 }
@@ -103,6 +108,15 @@ void emit_inference(const ir::Graph& g, const Artifacts& a) {
     const std::filesystem::path dir(a.out_dir);
     write_text(dir / (inference_function(g) + ".h"), plan_header(g));
     write_text(dir / (g.name + "_plan.c"), plan_source(g, p.partition, target.to_string()));
+}
+
+passes::Partition emit_inference_variant(const ir::Graph& g, const Target& target,
+                                         const std::string& suffix, int fixed_batch,
+                                         const std::string& library) {
+    const Target t = without_runtime(target);
+    lower::InferencePipeline p = scheduled_inference(g, t, fixed_batch);
+    kernels_module(g, p, t, suffix).compile({{OutputFileType::static_library, library}});
+    return p.partition;
 }
 
 void emit_train_step(const ir::Graph& g, const Artifacts& a) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "compiler/ir/graph.h"
+#include "compiler/passes/partition.h"
 
 namespace cnnc::emit {
 
@@ -28,6 +29,13 @@ std::string train_kernels_library(const ir::Graph& graph);
 // library emit_optimizers writes (and `export` merges it into the standalone library).
 void emit_inference(const ir::Graph& graph, const Artifacts& a);
 void emit_train_step(const ir::Graph& graph, const Artifacts& a);
+
+// One target variant of an exported library: the inference kernels, named
+// lower::kernel_name + suffix, written to the static library `library` (no Halide runtime);
+// fixed_batch > 0 fixes their batch extent. Returns the partition their plan follows.
+passes::Partition emit_inference_variant(const ir::Graph& graph, const Halide::Target& target,
+                                         const std::string& suffix, int fixed_batch,
+                                         const std::string& library);
 
 // cnnc_update_<optimizer>.{a,h} for every optimizer, and cnnc_halide_runtime.a.
 void emit_optimizers(const Artifacts& a);

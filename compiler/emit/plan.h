@@ -15,6 +15,11 @@ namespace cnnc::emit {
 std::string plan_source(const ir::Graph& graph, const passes::Partition& partition,
                         const std::string& target);
 
+// <model>_plan<suffix>.c of an exported library's variant: the same tables as the exported
+// `const cnnc_plan <model>_plan<suffix>`, calling kernels named lower::kernel_name + suffix.
+std::string variant_plan_source(const ir::Graph& graph, const passes::Partition& partition,
+                                const std::string& suffix);
+
 // One row of a cnnc_plan_value table: per-image storage extents and the arena offset in floats
 // per image (-1: a buffer the caller gives).
 std::string plan_value_row(const Shape& shape, int64_t offset);

@@ -115,4 +115,14 @@ InferencePipeline build_inference(const ir::Graph& g) {
     return p;
 }
 
+void fix_batch(KernelPipeline& k, int batch) {
+    for (ImageParam& in : k.inputs) {
+        in.dim(in.dimensions() - 1).set_bounds(0, batch);
+        in.dim(in.dimensions() - 1).set_estimate(0, batch);
+    }
+    OutputImageParam out = k.output.output_buffer();
+    out.dim(out.dimensions() - 1).set_bounds(0, batch);
+    k.output.set_estimate(k.output.args().back(), 0, batch);
+}
+
 }  // namespace cnnc::lower

@@ -55,6 +55,10 @@ Halide::ImageParam image_input(const ir::Graph& graph);
 
 InferencePipeline build_inference(const ir::Graph& graph);
 
+// Fixes the batch (last) extent of a kernel's value inputs and output: an exported library of
+// one batch size lets Halide drop the bounds arithmetic of a free extent.
+void fix_batch(KernelPipeline& kernel, int batch);
+
 // Logical C,H,W (or F) as innermost-first storage extents: (c, x, y) or (f).
 std::vector<int64_t> storage_extents(const Shape& s);
 

@@ -6,7 +6,11 @@
  *   cc classify.c -I out out/liblenet5.a -lpthread -ldl -lm -o classify
  *   ./classify t10k-images t10k-labels
  *
- * It reads uncompressed IDX files so that it needs nothing but the library and libc. */
+ * A library exported with --external-weights takes the weights file as a third argument:
+ *   ./classify t10k-images t10k-labels out/lenet5.weights
+ *
+ * It reads uncompressed IDX files so that it needs nothing but the library and libc. Batches are
+ * as large as the library allows; a fixed-batch library gets its last batch padded. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,9 +46,12 @@ static unsigned char *read_idx(const char *path, uint32_t magic, size_t header, 
     return data;
 }
 
+/* Runs batches of BATCH images; the last one padded with blank images if it is short. */
+enum { BATCH = LENET5_FIXED_BATCH > 0 ? LENET5_FIXED_BATCH : LENET5_MAX_BATCH };
+
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s IMAGES LABELS   (uncompressed IDX files)\n", argv[0]);
+    if (argc != 3 && argc != 4) {
+        fprintf(stderr, "usage: %s IMAGES LABELS [WEIGHTS]   (uncompressed IDX files)\n", argv[0]);
         return 2;
     }
     uint32_t images_count, labels_count;
@@ -55,15 +62,26 @@ int main(int argc, char **argv) {
         fprintf(stderr, "classify: images and labels do not match the model\n");
         return 1;
     }
-    enum { batch = 100 };
-    static float pixels[batch * LENET5_INPUT_SIZE], probabilities[batch * LENET5_CLASSES];
+    lenet5_options options = {0};
+    options.weights_path = argc == 4 ? argv[3] : NULL;
+    options.max_batch = BATCH;
+    lenet5_context *model;
+    if (lenet5_create(&model, &options) != LENET5_OK) {
+        fprintf(stderr, "classify: %s\n", lenet5_error(NULL));
+        return 1;
+    }
+    static float pixels[BATCH * LENET5_INPUT_SIZE], probabilities[BATCH * LENET5_CLASSES];
     uint32_t correct = 0;
-    for (uint32_t first = 0; first < images_count; first += batch) {
-        int n = images_count - first < batch ? (int)(images_count - first) : batch;
-        for (int i = 0; i < n * LENET5_INPUT_SIZE; ++i)
-            pixels[i] = images[16 + (size_t)first * LENET5_INPUT_SIZE + i] / 255.0f;
-        if (lenet5_infer_batch(pixels, n, probabilities) != 0) {
-            fprintf(stderr, "classify: %s\n", lenet5_last_error());
+    for (uint32_t first = 0; first < images_count; first += BATCH) {
+        int n = images_count - first < BATCH ? (int)(images_count - first) : BATCH;
+        int run = LENET5_FIXED_BATCH > 0 ? BATCH : n;
+        for (int i = 0; i < run * LENET5_INPUT_SIZE; ++i)
+            pixels[i] = i < n * LENET5_INPUT_SIZE
+                            ? images[16 + (size_t)first * LENET5_INPUT_SIZE + i] / 255.0f
+                            : 0.0f;
+        if (lenet5_run(model, pixels, (size_t)run * LENET5_INPUT_SIZE, probabilities,
+                       (size_t)run * LENET5_CLASSES) != LENET5_OK) {
+            fprintf(stderr, "classify: %s\n", lenet5_error(model));
             return 1;
         }
         for (int i = 0; i < n; ++i) {
@@ -74,9 +92,11 @@ int main(int argc, char **argv) {
             correct += best == labels[8 + first + i];
         }
     }
-    printf("classified %u images: accuracy %.2f%%\n", images_count, 100.0 * correct / images_count);
+    printf("classified %u images with %s: accuracy %.2f%%\n", images_count, lenet5_target(model),
+           100.0 * correct / images_count);
     printf("{\"test_accuracy\": %.6f, \"images\": %u}\n", (double)correct / images_count,
            images_count);
+    lenet5_destroy(model);
     free(images);
     free(labels);
     return 0;
