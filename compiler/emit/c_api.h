@@ -34,6 +34,9 @@ std::string library_header(const ir::Graph& graph, const LibraryInterface& inter
 // table, variants, weights) and the API functions of the header forwarding to it.
 std::string library_source(const ir::Graph& graph, const LibraryInterface& interface);
 
+// <model>-config.cmake: the library as the imported CMake target <model>::<model>.
+std::string library_cmake_config(const ir::Graph& graph, const LibraryInterface& interface);
+
 // The symbol the embedded weights file is assembled under.
 std::string weights_symbol(const ir::Graph& graph);
 

@@ -210,11 +210,13 @@ LibraryFiles export_library(const ir::Graph& g, const LibraryRequest& r, const T
     const fs::path staged = work / ("lib" + g.name + ".a");
     archive(tools, work, staged, libraries, objects);
 
-    // Everything built: only now does out_dir change.
+    // Everything built: only now does out_dir change (the library, header, CMake config and
+    // weights, each replaced whole).
     LibraryFiles files{(out_dir / ("lib" + g.name + ".a")).string(),
                        (out_dir / (g.name + ".h")).string(), ""};
     fs::rename(staged, files.library);
     fs::rename(work / (g.name + ".h"), files.header);
+    write_text(out_dir / (g.name + "-config.cmake"), library_cmake_config(g, li));
     if (!r.embed_weights) {
         files.weights = (out_dir / (g.name + ".weights")).string();
         fs::copy_file(r.weights_file, files.weights, fs::copy_options::overwrite_existing);

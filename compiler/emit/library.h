@@ -9,7 +9,7 @@
 namespace cnnc::emit {
 
 struct LibraryRequest {
-    std::string out_dir;               // gets lib<model>.a, <model>.h (and <model>.weights)
+    std::string out_dir;  // gets lib<model>.a, <model>.h, <model>-config.cmake, <model>.weights
     std::vector<std::string> targets;  // Halide target strings; "host" is this machine
     std::string weights_file;          // runtime/library/weights_format.h, written by `export`
     bool embed_weights = true;

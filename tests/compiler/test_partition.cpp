@@ -104,6 +104,7 @@ TEST_CASE("the memory plan reuses dead values' memory and never overlaps live on
         const int64_t size_a = g.node(a).shape.elements();
         total += size_a;
         CHECK(offset_a + size_a <= m.arena_floats);
+        CHECK(offset_a % 16 == 0);  // 64-byte aligned at any batch (compiler/passes/memory_plan)
         for (const auto& [b, offset_b] : m.offset) {
             if (a >= b || last_read[a] < written[b] || last_read[b] < written[a]) continue;
             const int64_t size_b = g.node(b).shape.elements();

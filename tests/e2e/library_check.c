@@ -113,8 +113,9 @@ static int create_only(const char *weights) {
 static int misuse(const char *weights) {
     options o = weights_options(weights, 0);
     context *c = create_or_die(&o);
-    static float images[3 * CONST(INPUT_SIZE)], out[3 * CONST(OUTPUT_SIZE)];
     const int batch = CONST(FIXED_BATCH) > 0 ? CONST(FIXED_BATCH) : 1;
+    float *images = calloc((size_t)batch * CONST(INPUT_SIZE), sizeof(float));
+    float *out = calloc((size_t)batch * CONST(OUTPUT_SIZE), sizeof(float));
     expect(API(create)(NULL, &o), CONST(ERROR_ARGUMENT), "create(NULL)", NULL);
     expect(API(run)(c, NULL, CONST(INPUT_SIZE), out, CONST(OUTPUT_SIZE)), CONST(ERROR_ARGUMENT),
            "run with images NULL", c);
@@ -141,6 +142,8 @@ static int misuse(const char *weights) {
            NULL);
     API(destroy)(c);
     API(destroy)(NULL);
+    free(images);
+    free(out);
     return failures ? 1 : 0;
 }
 
