@@ -31,11 +31,13 @@ function(cnnc_add_model name)
         list(APPEND outputs ${gen_dir}/${name}_train_kernels.a ${gen_dir}/${name}_train_plan.c
              ${gen_dir}/${name}_train_step.h)
     endif()
+    # Tuned schedule records (`<name> tune`) are part of the input: a new record regenerates.
+    file(GLOB_RECURSE records CONFIGURE_DEPENDS ${CNNC_RECORDS_DIR}/*.txt)
     add_custom_command(
         OUTPUT ${outputs}
         COMMAND ${name}_compile --out-dir ${gen_dir} --target ${CNNC_TARGET}
-                --pipelines ${pipelines}
-        DEPENDS ${name}_compile
+                --pipelines ${pipelines} --records ${CNNC_RECORDS_DIR}
+        DEPENDS ${name}_compile ${records}
         COMMENT "cnnc: compiling model ${name} through Halide (${CNNC_TARGET})"
         VERBATIM)
     add_custom_target(${name}_generated DEPENDS ${outputs})
@@ -71,5 +73,6 @@ function(cnnc_add_model name)
     add_dependencies(${name} ${name}_compile)
     target_compile_definitions(${name} PRIVATE
         CNNC_HAS_TRAIN_STEP=${has_train_step}
-        CNNC_MODEL_COMPILER="$<TARGET_FILE:${name}_compile>")
+        CNNC_MODEL_COMPILER="$<TARGET_FILE:${name}_compile>"
+        CNNC_RECORDS_DIR="${CNNC_RECORDS_DIR}")
 endfunction()

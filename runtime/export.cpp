@@ -1,10 +1,12 @@
 // `export`: the weights file, then the model's compiler builds the library around it.
 #include "runtime/export.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -106,6 +108,13 @@ void write_weights_file(const ModelState& s, const std::string& path) {
     if (!out) throw std::runtime_error("export: cannot write " + path);
 }
 
+int run_model_compiler(const std::string& compiler, const std::vector<std::string>& args) {
+    std::string command = shell_quoted(compiler);
+    for (const std::string& a : args) command += " " + shell_quoted(a);
+    const int status = std::system(command.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
 ExportedFiles export_library(const ModelState& s, const std::string& compiler,
                              const ExportOptions& o) {
     fs::create_directories(o.out_dir);
@@ -118,7 +127,8 @@ ExportedFiles export_library(const ModelState& s, const std::string& compiler,
                           " --weights-file " + shell_quoted(weights.string()) + " --targets " +
                           shell_quoted(targets) + " --batch " + std::to_string(o.batch) +
                           " --max-batch " + std::to_string(o.max_batch) +
-                          (o.external_weights ? " --external-weights" : "");
+                          (o.external_weights ? " --external-weights" : "") +
+                          (o.records_dir.empty() ? "" : " --records " + shell_quoted(o.records_dir));
     try {
         ExportedFiles f = run_compiler(command);
         fs::remove(weights);

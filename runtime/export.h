@@ -14,6 +14,7 @@ struct ExportOptions {
     bool external_weights = false;             // <model>.weights beside the library
     int batch = 0;                             // > 0: a library of this fixed batch
     int max_batch = 64;                        // otherwise: any batch up to this
+    std::string records_dir;                   // tuned schedule records to compile with
 };
 
 struct ExportedFiles {
@@ -24,6 +25,10 @@ struct ExportedFiles {
 // model's compiler program to build lib<model>.a and <model>.h around it in out_dir.
 ExportedFiles export_library(const ModelState& state, const std::string& compiler,
                              const ExportOptions& options);
+
+// Runs the model's compiler program with `args` (each passed as one word), its output going to
+// this program's; returns its exit status.
+int run_model_compiler(const std::string& compiler, const std::vector<std::string>& args);
 
 // The weights file of a state: header (with the model's fingerprint and the input
 // normalisation) and every parameter.

@@ -357,7 +357,9 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
 int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
                const ExportOptions& o) {
     ModelState state = load_state(g, c.weights);
-    ExportedFiles f = export_library(state, prog.compiler, o);
+    ExportOptions with_records = o;
+    with_records.records_dir = prog.records_dir;
+    ExportedFiles f = export_library(state, prog.compiler, with_records);
     std::printf("exported %s and %s%s%s\n", f.library.c_str(), f.header.c_str(),
                 f.weights.empty() ? "" : " with weights ", f.weights.c_str());
     if (c.json) {
@@ -372,6 +374,24 @@ int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
         print_json(figures);
     }
     return 0;
+}
+
+// `tune`: the model's compiler measures schedule candidates on this machine and writes records
+// that the next build of the model (and `export`) picks up.
+struct TuneCli {
+    std::string target = "host", records;
+    double budget = 600;
+};
+
+int cmd_tune(const ModelProgram& prog, const Common& c, const TuneCli& t) {
+    if (t.budget <= 0)
+        throw std::runtime_error("tune: --budget must be positive, not " +
+                                 std::to_string(t.budget));
+    std::vector<std::string> args{"--tune",    "--target",  t.target,
+                                  "--budget",  std::to_string(t.budget),
+                                  "--records", t.records.empty() ? prog.records_dir : t.records};
+    if (c.json) args.push_back("--json");
+    return run_model_compiler(prog.compiler, args);
 }
 
 }  // namespace
@@ -524,8 +544,20 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
             ->add_option("--max-batch", export_options.max_batch,
                          "the largest batch of a variable-batch library")
             ->capture_default_str();
+        auto* tune_cmd = app.add_subcommand(
+            "tune", "search schedule parameters on this machine; the next build uses them");
+        TuneCli tune;
+        tune_cmd->add_flag("--json", c.json, "end with one JSON line");
+        tune_cmd->add_option("--target", tune.target, "Halide target to tune for (this CPU runs it)")
+            ->capture_default_str();
+        tune_cmd->add_option("--budget", tune.budget, "seconds of tuning, end-to-end check included")
+            ->capture_default_str();
+        tune_cmd->add_option("--records", tune.records,
+                             "where the records go (default: the source tree's schedules/records, "
+                             "which the build reads)");
         CLI11_PARSE(app, argc, argv);
 
+        if (tune_cmd->parsed()) return cmd_tune(prog, c, tune);
         if (summary->parsed()) return cmd_summary(g, c);
         if (train_cmd->parsed()) return cmd_train(g, p, c, o, t);
         if (eval_cmd->parsed()) return cmd_eval(g, p, c);

@@ -12,7 +12,8 @@ struct ModelProgram {
     Model (*build_model)() = nullptr;
     PipelineEntry infer;
     PipelineEntry train_step;
-    std::string compiler;  // the model's compiler program, which `export` runs
+    std::string compiler;     // the model's compiler program, which `export` and `tune` run
+    std::string records_dir;  // tuned schedule records, which `tune` writes
 };
 
 int model_main(int argc, char** argv, const ModelProgram& program);

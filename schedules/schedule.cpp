@@ -7,24 +7,32 @@ namespace cnnc::schedules {
 
 using namespace Halide;
 
-void schedule_node(Func f, const ir::Node& n, const Target& target) {
+ParamsFor params_from(const RecordSet& records, const ir::Graph& graph) {
+    return [&records, &graph](const ir::Node& n) {
+        const std::string key = layer_key(graph, n);
+        std::optional<ScheduleParams> p = key.empty() ? std::nullopt : records.find(key);
+        return p ? *p : ScheduleParams{};
+    };
+}
+
+void schedule_node(Func f, const ir::Node& n, const Target& target, const ScheduleParams& p) {
     if (is_pointwise(n.op)) {
         // Element-wise stages and re-indexing fuse into their consumer's loops.
         f.compute_inline();
         return;
     }
     switch (n.op) {
-        case Op::conv2d: cpu::schedule_conv2d(f, n, target); break;
+        case Op::conv2d: cpu::schedule_conv2d(f, n, target, p); break;
         case Op::transposed_conv2d: cpu::schedule_transposed_conv2d(f, n, target); break;
-        case Op::max_pool: cpu::schedule_pool(f, n, target); break;
-        case Op::dense: cpu::schedule_dense(f, n, target); break;
+        case Op::max_pool: cpu::schedule_pool(f, n, target, p); break;
+        case Op::dense: cpu::schedule_dense(f, n, target, p); break;
         // Scatters, reductions and windows over several channels: computed once, up front.
         default: f.compute_root(); break;
     }
 }
 
 void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes::Segment& s,
-                     const Target& target) {
+                     const Target& target, const ParamsFor& params) {
     for (int i : s.nodes) {
         const ir::Node& n = g.node(i);
         // A folded batch norm's value is its convolution's Func, scheduled as the convolution.
@@ -35,17 +43,18 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         if (i == s.output && !s.probabilities && is_pointwise(n.op))
             cpu::schedule_elementwise(k.values[size_t(i)], n, target);
         else
-            schedule_node(k.values[size_t(i)], n, target);
+            schedule_node(k.values[size_t(i)], n, target, params ? params(n) : ScheduleParams{});
     }
     for (Func f : k.precomputed) f.compute_root();
     if (s.probabilities)  // a few classes per image: one task per image, too short to vectorize
         k.output.compute_root().parallel(k.output.args().back());
 }
 
-void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target) {
+void schedule_inference(lower::InferencePipeline& p, const ir::Graph& g, const Target& target,
+                        const ParamsFor& params) {
     for (size_t k = 0; k < p.kernels.size(); ++k) {
         const passes::Segment& s = p.partition.segments[size_t(p.partition.kernels[k])];
-        schedule_kernel(p.kernels[k], g, s, target);
+        schedule_kernel(p.kernels[k], g, s, target, params);
     }
 }
 

@@ -3,23 +3,34 @@
 
 #include <Halide.h>
 
+#include <functional>
 #include <string>
 
 #include "compiler/ir/graph.h"
 #include "compiler/lower/inference.h"
+#include "schedules/records.h"
 
 namespace cnnc::schedules {
 
+// The template parameters of a node: tuned records, or a tuner's candidate; empty parameters
+// (or no function at all) mean the templates' defaults.
+using ParamsFor = std::function<ScheduleParams(const ir::Node&)>;
+
+// The parameters the records hold for each node's layer (layer_key), defaults for the others.
+ParamsFor params_from(const RecordSet& records, const ir::Graph& graph);
+
 // The op family's template for one node's Func (element-wise ops are inlined into consumers).
-void schedule_node(Halide::Func f, const ir::Node& node, const Halide::Target& target);
+void schedule_node(Halide::Func f, const ir::Node& node, const Halide::Target& target,
+                   const ScheduleParams& params = {});
 
 // Every stage of one inference kernel gets its op family's template for the target.
 void schedule_kernel(lower::KernelPipeline& kernel, const ir::Graph& graph,
-                     const passes::Segment& segment, const Halide::Target& target);
+                     const passes::Segment& segment, const Halide::Target& target,
+                     const ParamsFor& params = {});
 
 // Every kernel of the inference pipeline gets scheduled; the calls between them run in order.
 void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
-                        const Halide::Target& target);
+                        const Halide::Target& target, const ParamsFor& params = {});
 
 // Schedules every stage reachable from `outputs` (a training kernel, or the whole-graph step)
 // with the default training template (schedules/cpu/training.cpp); returns a description of the

@@ -2,10 +2,14 @@
 // stage with --emit. Linked with the model's source, which defines cnnc_build_model().
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <iostream>
 
 #include "compiler/emit/aot.h"
 #include "compiler/emit/library.h"
+#include "compiler/tune/tuner.h"
 #include "compiler/passes/shape_inference.h"
 #include "compiler/passes/summary.h"
 #include "dsl/dsl.h"
@@ -15,6 +19,7 @@ namespace {
 int run(int argc, char** argv) {
     CLI::App app{"cnnc model compiler"};
     std::string out_dir = ".", target_name = "host", emit, pipeline = "infer", pipelines = "all";
+    std::string records_dir;
     app.add_option("--out-dir", out_dir, "where the libraries and headers are written");
     app.add_option("--target", target_name, "Halide target, e.g. host, x86-64-linux-avx2");
     app.add_option("--emit", emit, "print one stage instead of compiling")
@@ -41,17 +46,48 @@ int run(int argc, char** argv) {
     app.add_flag("!--external-weights", library.embed_weights,
                  "--export: weights stay in a file beside the library")
         ->needs(export_opt);
+    cnnc::tune::TuneOptions tuning;
+    bool tune_json = false, run_tune = false;
+    auto* tune_opt = app.add_flag("--tune", run_tune,
+                                  "tune the inference kernels' schedules (called by "
+                                  "`<model> tune`)");
+    app.add_option("--budget", tuning.budget_seconds, "--tune: seconds")->needs(tune_opt);
+    app.add_flag("--json", tune_json, "--tune: end with one JSON line")->needs(tune_opt);
+    app.add_option("--records", records_dir,
+                   "tuned schedule records (read when compiling, written by --tune)");
     CLI11_PARSE(app, argc, argv);
 
     cnnc::ir::Graph graph = cnnc::passes::build_graph(cnnc_build_model());
     Halide::Target target(target_name == "host" ? Halide::get_host_target().to_string()
                                                 : target_name);
+    if (run_tune) {
+        tuning.target = target_name;
+        tuning.records_dir = records_dir;
+        tuning.progress_bar = isatty(2);
+        if (records_dir.empty()) throw std::runtime_error("--tune needs --records DIR");
+        cnnc::tune::TuneResult r = cnnc::tune::tune_inference(graph, tuning, std::cerr);
+        const double speedup = r.default_ms / r.tuned_ms;
+        std::printf("tuned %s for %s in %.0f s: %d of %d layers improved, %d records written in "
+                    "%s; inference at batch 1 %.3f ms -> %.3f ms (%.2fx)\n",
+                    graph.name.c_str(), r.target.c_str(), r.seconds, r.layers_improved, r.layers,
+                    r.records_written, records_dir.c_str(), r.default_ms, r.tuned_ms, speedup);
+        if (tune_json)
+            std::printf("{\"model\": \"%s\", \"target\": \"%s\", \"layers\": %d, "
+                        "\"layers_tuned\": %d, \"layers_improved\": %d, \"records_written\": %d, "
+                        "\"candidates_measured\": %d, \"default_ms\": %.4f, \"tuned_ms\": %.4f, "
+                        "\"speedup\": %.4f, \"seconds\": %.1f}\n",
+                        graph.name.c_str(), r.target.c_str(), r.layers, r.layers_tuned,
+                        r.layers_improved, r.records_written, r.candidates_measured, r.default_ms,
+                        r.tuned_ms, speedup, r.seconds);
+        return 0;
+    }
     if (!library.out_dir.empty()) {
         for (size_t at = 0; at <= targets.size();) {
             size_t comma = std::min(targets.find(',', at), targets.size());
             library.targets.push_back(targets.substr(at, comma - at));
             at = comma + 1;
         }
+        library.records_dir = records_dir;
         cnnc::emit::Toolchain tools{CNNC_SOURCE_DIR, CNNC_HALIDE_INCLUDE, CNNC_CLANG,
                                     CNNC_LLVM_AR};
         cnnc::emit::LibraryFiles f = cnnc::emit::export_library(graph, library, tools);
@@ -66,12 +102,12 @@ int run(int argc, char** argv) {
         std::cout << (pipeline == "infer" ? cnnc::emit::inference_plan(graph, target)
                                           : cnnc::emit::train_step_plan(graph));
     } else if (emit == "stmt") {
-        std::cout << (pipeline == "infer" ? cnnc::emit::inference_stmt(graph, target)
+        std::cout << (pipeline == "infer" ? cnnc::emit::inference_stmt(graph, target, records_dir)
                                           : cnnc::emit::train_step_stmt(graph, target));
     } else if (emit == "schedule") {
         std::cout << cnnc::emit::train_step_schedule(graph, target);
     } else {
-        cnnc::emit::Artifacts a{out_dir, target};
+        cnnc::emit::Artifacts a{out_dir, target, records_dir};
         cnnc::emit::emit_inference(graph, a);
         if (graph.loss >= 0 && pipelines == "all") cnnc::emit::emit_train_step(graph, a);
     }

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "compiler/autodiff/optimizers.h"
@@ -36,12 +37,18 @@ Module kernels_module(const ir::Graph& g, const lower::InferencePipeline& p, con
     return link_modules(kernels_library(g) + suffix, modules);
 }
 
+// The tuned records that apply to the target (records are keyed by the target as given, before
+// NoRuntime is added); why others of the model's layers were ignored goes to stderr.
 lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& target,
+                                             const std::string& records_dir = "",
                                              int fixed_batch = 0) {
     lower::InferencePipeline p = lower::build_inference(g);
     if (fixed_batch > 0)
         for (lower::KernelPipeline& k : p.kernels) lower::fix_batch(k, fixed_batch);
-    schedules::schedule_inference(p, g, target);
+    const schedules::RecordSet records(records_dir, target.without_feature(Target::NoRuntime)
+                                                        .to_string());
+    schedules::schedule_inference(p, g, target, schedules::params_from(records, g));
+    for (const std::string& w : records.warnings()) std::cerr << "cnnc: warning: " << w << "\n";
     return p;
 }
 
@@ -103,7 +110,7 @@ Target without_runtime(const Target& t) { return t.with_feature(Target::NoRuntim
 
 void emit_inference(const ir::Graph& g, const Artifacts& a) {
     const Target target = without_runtime(a.target);
-    lower::InferencePipeline p = scheduled_inference(g, target);
+    lower::InferencePipeline p = scheduled_inference(g, target, a.records_dir);
     compile_library(kernels_module(g, p, target), kernels_library(g), a);
     const std::filesystem::path dir(a.out_dir);
     write_text(dir / (inference_function(g) + ".h"), plan_header(g));
@@ -112,9 +119,10 @@ void emit_inference(const ir::Graph& g, const Artifacts& a) {
 
 passes::Partition emit_inference_variant(const ir::Graph& g, const Target& target,
                                          const std::string& suffix, int fixed_batch,
-                                         const std::string& library) {
+                                         const std::string& library,
+                                         const std::string& records_dir) {
     const Target t = without_runtime(target);
-    lower::InferencePipeline p = scheduled_inference(g, t, fixed_batch);
+    lower::InferencePipeline p = scheduled_inference(g, t, records_dir, fixed_batch);
     kernels_module(g, p, t, suffix).compile({{OutputFileType::static_library, library}});
     return p.partition;
 }
@@ -143,8 +151,9 @@ void emit_optimizers(const Artifacts& a) {
         a.target);
 }
 
-std::string inference_stmt(const ir::Graph& g, const Target& target) {
-    lower::InferencePipeline p = scheduled_inference(g, target);
+std::string inference_stmt(const ir::Graph& g, const Target& target,
+                           const std::string& records_dir) {
+    lower::InferencePipeline p = scheduled_inference(g, target, records_dir);
     return stmt_of(kernels_module(g, p, target), kernels_library(g));
 }
 

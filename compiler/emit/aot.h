@@ -15,6 +15,7 @@ struct Artifacts {
     // <model>_train_kernels.{a,h}, <model>_train_plan.c and <model>_train_step.h.
     std::string out_dir;
     Halide::Target target;
+    std::string records_dir;  // tuned schedule records (schedules/records.h); "" for none
 };
 
 // Function names inside the libraries: <model>_infer (in the plan) and <model>_train_step.
@@ -35,7 +36,8 @@ void emit_train_step(const ir::Graph& graph, const Artifacts& a);
 // fixed_batch > 0 fixes their batch extent. Returns the partition their plan follows.
 passes::Partition emit_inference_variant(const ir::Graph& graph, const Halide::Target& target,
                                          const std::string& suffix, int fixed_batch,
-                                         const std::string& library);
+                                         const std::string& library,
+                                         const std::string& records_dir);
 
 // cnnc_update_<optimizer>.{a,h} for every optimizer, and cnnc_halide_runtime.a.
 void emit_optimizers(const Artifacts& a);
@@ -45,7 +47,8 @@ std::string inference_plan(const ir::Graph& graph, const Halide::Target& target)
 std::string train_step_plan(const ir::Graph& graph);
 
 // Lowered Halide statements of the scheduled pipelines (inference: its kernels), for --emit=stmt.
-std::string inference_stmt(const ir::Graph& graph, const Halide::Target& target);
+std::string inference_stmt(const ir::Graph& graph, const Halide::Target& target,
+                           const std::string& records_dir = "");
 std::string train_step_stmt(const ir::Graph& graph, const Halide::Target& target);
 
 // What the training schedule chose for each stage of each kernel, for --emit=schedule.

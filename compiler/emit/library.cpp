@@ -187,7 +187,8 @@ LibraryFiles export_library(const ir::Graph& g, const LibraryRequest& r, const T
         const std::string& suffix = li.variants.back().suffix;
         const fs::path kernels = work / (g.name + "_kernels" + suffix + ".a");
         passes::Partition p =
-            emit_inference_variant(g, targets[i], suffix, r.fixed_batch, kernels.string());
+            emit_inference_variant(g, targets[i], suffix, r.fixed_batch, kernels.string(),
+                                   r.records_dir);
         li.arena_floats = passes::plan_memory(g, p).arena_floats;
         libraries.push_back(kernels);
         write_text(work / (g.name + "_plan" + suffix + ".c"), variant_plan_source(g, p, suffix));

@@ -15,6 +15,7 @@ struct LibraryRequest {
     bool embed_weights = true;
     int fixed_batch = 0;  // > 0: the library runs exactly this batch
     int max_batch = 64;   // otherwise any batch up to this
+    std::string records_dir;  // tuned schedule records; each variant uses its target's
 };
 
 // Where the C compiler finds cnnc's runtime sources and Halide's runtime header, and the tools

@@ -1,6 +1,7 @@
 // CPU schedule templates for convolution, transposed convolution, pooling and dense layers.
 #include "schedules/cpu/templates.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace cnnc::schedules::cpu {
@@ -24,26 +25,48 @@ VectorChoice choose_vector(int64_t channels, int64_t width, const Target& target
     return {false, int(std::min<int64_t>(lanes, std::max<int64_t>(width, 1)))};
 }
 
-// Every stage of a window op follows one loop order: vector lanes innermost, then the pixel
-// tile, then the reduction (update only), then the remaining pixels, rows and images.
-void tile_window_stage(Stage s, Func f, const VectorChoice& v, int pixel_tile,
-                       const std::vector<RVar>& reduction) {
+// How a window op's stage is tiled: `vectors` vectors of channels times `pixels` pixels of a row
+// form the register tile (unrolled); channels_outer puts the loop over channel blocks outside the
+// loop over pixel tiles (each block's weights stay in L1 across the row) or inside it (each
+// input pixel stays in L1 across the blocks).
+struct WindowTile {
+    VectorChoice v;
+    int vectors = 1, pixels = 1;
+    bool channels_outer = false;
+};
+
+// Every stage of a window op follows one loop order: vector lanes innermost, then the register
+// tile, then the reduction (update only), then the remaining channels, pixels, rows and images.
+void tile_window_stage(Stage s, Func f, const WindowTile& t, const std::vector<RVar>& reduction) {
     std::vector<Var> a = f.args();  // c, x, y, n
     Var c = a[0], x = a[1], y = a[2], n = a[3];
-    Var ci("ci"), co("co"), xi("xi"), xo("xo"), yn("yn");
+    Var ci("ci"), cv("cv"), cb("cb"), co("co"), xi("xi"), xo("xo"), yn("yn");
     std::vector<VarOrRVar> order;
-    if (v.over_channels) {
-        s.split(c, co, ci, v.lanes, TailStrategy::GuardWithIf).vectorize(ci);
-        if (pixel_tile > 1) {
-            s.split(x, xo, xi, pixel_tile, TailStrategy::GuardWithIf).unroll(xi);
-            order = {ci, xi};
+    if (t.v.over_channels) {
+        if (t.vectors > 1) {
+            s.split(c, co, cb, t.v.lanes * t.vectors, TailStrategy::GuardWithIf)
+                .split(cb, cv, ci, t.v.lanes)
+                .vectorize(ci)
+                .unroll(cv);
+            order = {ci, cv};
         } else {
+            s.split(c, co, ci, t.v.lanes, TailStrategy::GuardWithIf).vectorize(ci);
             order = {ci};
         }
+        if (t.pixels > 1) {
+            s.split(x, xo, xi, t.pixels, TailStrategy::GuardWithIf).unroll(xi);
+            order.push_back(xi);
+        }
         for (const RVar& r : reduction) order.push_back(r);
-        order.insert(order.end(), {co, pixel_tile > 1 ? xo : x, y, n});
+        // Innermost first: channels_outer lists co after (outside) the loop over pixel tiles.
+        Var outer_x = t.pixels > 1 ? xo : x;
+        if (t.channels_outer)
+            order.insert(order.end(), {outer_x, co});
+        else
+            order.insert(order.end(), {co, outer_x});
+        order.insert(order.end(), {y, n});
     } else {
-        s.split(x, xo, xi, v.lanes, TailStrategy::GuardWithIf).vectorize(xi);
+        s.split(x, xo, xi, t.v.lanes, TailStrategy::GuardWithIf).vectorize(xi);
         order = {xi};
         for (const RVar& r : reduction) order.push_back(r);
         order.insert(order.end(), {c, xo, y, n});
@@ -52,15 +75,28 @@ void tile_window_stage(Stage s, Func f, const VectorChoice& v, int pixel_tile,
     s.fuse(y, n, yn).parallel(yn);
 }
 
+// The register tile a template's parameters ask for, capped to what the layer has.
+WindowTile window_tile(const ir::Node& node, const Target& target, const ScheduleParams& p,
+                       int default_pixels) {
+    WindowTile t;
+    t.v = choose_vector(node.shape.channels(), node.shape.width(), target);
+    const int64_t blocks = (node.shape.channels() + t.v.lanes - 1) / t.v.lanes;
+    t.vectors = t.v.over_channels ? int(std::clamp<int64_t>(p.get("vectors", 1), 1, blocks)) : 1;
+    t.pixels = int(std::clamp<int64_t>(p.get("pixels", default_pixels), 1, node.shape.width()));
+    t.channels_outer = p.get("channels_outer", 0) != 0;
+    return t;
+}
+
 }  // namespace
 
-void schedule_conv2d(Func conv, const ir::Node& node, const Target& target) {
-    VectorChoice v = choose_vector(node.shape.channels(), node.shape.width(), target);
-    // Pixel tile 4: with 4 vectors of output channels it keeps the accumulators in registers and
-    // reuses each weight vector four times.
+void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
+                     const ScheduleParams& params) {
+    // Default: one vector of channels x 4 pixels keeps the accumulators in registers and reuses
+    // each weight vector four times.
+    const WindowTile t = window_tile(node, target, params, 4);
     conv.compute_root();
-    tile_window_stage(conv, conv, v, 4, {});
-    tile_window_stage(conv.update(), conv, v, 4, conv.rvars(0));
+    tile_window_stage(conv, conv, t, {});
+    tile_window_stage(conv.update(), conv, t, conv.rvars(0));
 }
 
 void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& target) {
@@ -137,36 +173,78 @@ void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& t
     }
 }
 
-void schedule_pool(Func pool, const ir::Node& node, const Target& target) {
-    VectorChoice v = choose_vector(node.shape.channels(), node.shape.width(), target);
+void schedule_pool(Func pool, const ir::Node& node, const Target& target,
+                   const ScheduleParams& params) {
     pool.compute_root();
-    tile_window_stage(pool, pool, v, 1, {});
+    tile_window_stage(pool, pool, window_tile(node, target, params, 1), {});
 }
 
 void schedule_elementwise(Func f, const ir::Node& node, const Target& target) {
     f.compute_root();
     if (node.shape.rank == 3) {
-        tile_window_stage(f, f, choose_vector(node.shape.channels(), node.shape.width(), target), 1,
-                          {});
+        tile_window_stage(f, f, window_tile(node, target, {}, 1), {});
         return;
     }
     std::vector<Var> a = f.args();  // f, n
     f.vectorize(a[0], float_lanes(target), TailStrategy::GuardWithIf).parallel(a[1]);
 }
 
-void schedule_dense(Func dense, const ir::Node& node, const Target& target) {
+void schedule_dense(Func dense, const ir::Node& node, const Target& target,
+                    const ScheduleParams& params) {
     std::vector<Var> a = dense.args();  // o, n
-    Var o = a[0], n = a[1], oi("oi"), oo("oo");
-    int lanes = float_lanes(target);
-    (void)node;
+    Var o = a[0], n = a[1], oi("oi"), oo("oo"), ov("ov"), ob("ob");
+    const int lanes = float_lanes(target);
+    const int64_t blocks = (node.shape.elements() + lanes - 1) / lanes;
+    // `vectors` output vectors share each input value's broadcast (unrolled accumulators).
+    const int vectors = int(std::clamp<int64_t>(params.get("vectors", 1), 1, blocks));
     dense.compute_root();
     dense.split(o, oo, oi, lanes, TailStrategy::GuardWithIf).vectorize(oi).parallel(n);
     RVar r = dense.rvars(0).at(0);
-    dense.update()
-        .split(o, oo, oi, lanes, TailStrategy::GuardWithIf)
-        .vectorize(oi)
-        .reorder(oi, r, oo, n)
-        .parallel(n);
+    Stage u = dense.update();
+    if (vectors > 1) {
+        u.split(o, oo, ob, lanes * vectors, TailStrategy::GuardWithIf)
+            .split(ob, ov, oi, lanes)
+            .vectorize(oi)
+            .unroll(ov)
+            .reorder(oi, ov, r, oo, n);
+    } else {
+        u.split(o, oo, oi, lanes, TailStrategy::GuardWithIf).vectorize(oi).reorder(oi, r, oo, n);
+    }
+    u.parallel(n);
+}
+
+std::vector<ScheduleParams> candidates(const ir::Node& node, const Target& target) {
+    const int lanes = float_lanes(target);
+    // Accumulators must stay in registers: 32 vector registers with AVX-512, 16 otherwise, a few
+    // of them for weights and inputs.
+    const int accumulators = lanes >= 16 ? 24 : 12;
+    std::vector<ScheduleParams> out;
+    const bool over_channels = choose_vector(node.shape.channels(), node.shape.width(), target)
+                                   .over_channels;
+    const int64_t blocks = (node.shape.channels() + lanes - 1) / lanes;
+    switch (node.op) {
+        case Op::conv2d:
+            for (int vectors : {1, 2, 3, 4}) {
+                if (vectors > 1 && (!over_channels || vectors > blocks)) continue;
+                for (int pixels : {1, 2, 3, 4, 6, 8})
+                    for (int outer : {0, 1})
+                        if (vectors * pixels <= accumulators && pixels <= node.shape.width())
+                            out.push_back({{{"vectors", vectors}, {"pixels", pixels},
+                                            {"channels_outer", outer}}});
+            }
+            break;
+        case Op::dense:
+            for (int vectors : {1, 2, 4, 8})
+                if (vectors <= (node.shape.elements() + lanes - 1) / lanes)
+                    out.push_back({{{"vectors", vectors}}});
+            break;
+        case Op::max_pool:
+            for (int pixels : {1, 2, 4})
+                if (pixels <= node.shape.width()) out.push_back({{{"pixels", pixels}}});
+            break;
+        default: break;
+    }
+    return out;
 }
 
 }  // namespace cnnc::schedules::cpu

@@ -4,6 +4,7 @@
 #include <Halide.h>
 
 #include "compiler/ir/graph.h"
+#include "schedules/records.h"
 
 namespace cnnc::schedules::cpu {
 
@@ -13,7 +14,10 @@ int float_lanes(const Halide::Target& target);
 // Direct convolution over (c, x, y, n): accumulators held in vector registers across the whole
 // input-channel x kernel reduction, output channels vectorized when there are enough of them,
 // pixels otherwise; rows and images run in parallel.
-void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target);
+// Parameters: vectors (channel vectors per register tile, default 1), pixels (per tile, 4),
+// channels_outer (default 0: the loop over channel blocks inside the loop over pixel tiles).
+void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
+                     const ScheduleParams& params = {});
 
 // Transposed convolution (lower::transposed_conv2d): its <name>_taps reduction tiled in registers
 // like a 1x1 convolution, then the bias and the scatter of the taps, all vectorized over output
@@ -23,7 +27,9 @@ void schedule_transposed_conv2d(Halide::Func conv, const ir::Node& node,
                                 const Halide::Target& target);
 
 // Pooling: vectorized over channels (or pixels when channels are few), parallel over rows.
-void schedule_pool(Halide::Func pool, const ir::Node& node, const Halide::Target& target);
+// Parameters: as for convolution (default one vector, one pixel).
+void schedule_pool(Halide::Func pool, const ir::Node& node, const Halide::Target& target,
+                   const ScheduleParams& params = {});
 
 // A point-wise value computed once for several readers (a ResNet block's sum): vectorized like a
 // pool, one task per row.
@@ -31,6 +37,12 @@ void schedule_elementwise(Halide::Func f, const ir::Node& node, const Halide::Ta
 
 // Dense layer as a matrix product: output features vectorized, the input-feature reduction
 // innermost but one, batch in parallel.
-void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Target& target);
+// Parameter: vectors (output vectors accumulated together, default 1).
+void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Target& target,
+                    const ScheduleParams& params = {});
+
+// The parameter sets the tuner tries for a node (empty: nothing to tune); the tuner measures the
+// template's defaults (empty parameters) besides these.
+std::vector<ScheduleParams> candidates(const ir::Node& node, const Halide::Target& target);
 
 }  // namespace cnnc::schedules::cpu
