@@ -381,6 +381,7 @@ int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
 struct TuneCli {
     std::string target = "host", records;
     double budget = 600;
+    bool inference_only = false;
 };
 
 int cmd_tune(const ModelProgram& prog, const Common& c, const TuneCli& t) {
@@ -391,6 +392,10 @@ int cmd_tune(const ModelProgram& prog, const Common& c, const TuneCli& t) {
                                   "--budget",  std::to_string(t.budget),
                                   "--records", t.records.empty() ? prog.records_dir : t.records};
     if (c.json) args.push_back("--json");
+    // Forward and backward: a program with a training step tunes its kernels too, at the batch
+    // `train` uses by default.
+    if (prog.train_step.call && !t.inference_only)
+        args.insert(args.end(), {"--training-batch", "64"});
     return run_model_compiler(prog.compiler, args);
 }
 
@@ -552,6 +557,8 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
             ->capture_default_str();
         tune_cmd->add_option("--budget", tune.budget, "seconds of tuning, end-to-end check included")
             ->capture_default_str();
+        tune_cmd->add_flag("--inference-only", tune.inference_only,
+                           "leave the training step's kernels as they are");
         tune_cmd->add_option("--records", tune.records,
                              "where the records go (default: the source tree's schedules/records, "
                              "which the build reads)");

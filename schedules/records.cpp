@@ -85,6 +85,18 @@ std::string layer_key(const ir::Graph& g, const ir::Node& n) {
     }
 }
 
+std::string training_key(const ir::Graph& g, const std::vector<int>& nodes,
+                         const std::string& role) {
+    std::string key = role;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        const ir::Node& n = g.node(nodes[i]);
+        std::string layer = layer_key(g, n);
+        if (layer.empty()) layer = std::string(op_name(n.op)) + " " + shape_text(n.shape);
+        key += (i ? " | " : " ") + layer;
+    }
+    return key;
+}
+
 std::string print_record(const Record& r) {
     std::ostringstream s;
     s << "# cnnc tuned schedule: written by `<model> tune`, read by every build for this target\n"

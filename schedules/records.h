@@ -44,6 +44,12 @@ struct Record {
 // "conv2d 64x56x56 -> 64x56x56 k3x3 s1x1 d1x1 g1", or "" for layers no template is tuned for.
 std::string layer_key(const ir::Graph& graph, const ir::Node& node);
 
+// The key of a training kernel (its whole schedule is tuned as one): role ("train_forward",
+// "train_backward" or "train_loss") and every node of the segment (none for the loss), e.g.
+// "train_backward conv2d 1x28x28 -> 6x28x28 k5x5 ... | relu 6x28x28".
+std::string training_key(const ir::Graph& graph, const std::vector<int>& nodes,
+                         const std::string& role);
+
 // The records' text form: one "name: value" line each, '#' comments. parse_record throws with
 // the line at fault.
 std::string print_record(const Record& r);

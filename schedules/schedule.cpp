@@ -2,6 +2,7 @@
 #include "schedules/schedule.h"
 
 #include "schedules/cpu/templates.h"
+#include "schedules/gpu/templates.h"
 
 namespace cnnc::schedules {
 
@@ -16,6 +17,8 @@ ParamsFor params_from(const RecordSet& records, const ir::Graph& graph) {
 }
 
 void schedule_node(Func f, const ir::Node& n, const Target& target, const ScheduleParams& p) {
+    // GPU targets have templates of their own; the records hold CPU parameters.
+    if (target.has_gpu_feature()) return gpu::schedule_node(f, n, target);
     if (is_pointwise(n.op)) {
         // Element-wise stages and re-indexing fuse into their consumer's loops.
         f.compute_inline();
@@ -33,6 +36,7 @@ void schedule_node(Func f, const ir::Node& n, const Target& target, const Schedu
 
 void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes::Segment& s,
                      const Target& target, const ParamsFor& params) {
+    if (target.has_gpu_feature()) return gpu::schedule_kernel(k, g, s, target);  // no records
     for (int i : s.nodes) {
         const ir::Node& n = g.node(i);
         // A folded batch norm's value is its convolution's Func, scheduled as the convolution.

@@ -33,11 +33,16 @@ void schedule_inference(lower::InferencePipeline& p, const ir::Graph& graph,
                         const Halide::Target& target, const ParamsFor& params = {});
 
 // Schedules every stage reachable from `outputs` (a training kernel, or the whole-graph step)
-// with the default training template (schedules/cpu/training.cpp); returns a description of the
-// choices, for --emit=schedule.
+// with the training template (schedules/cpu/training.cpp; schedules/gpu/training.cpp for GPU
+// targets) and, on the CPU, a training kernel's tuned parameters (records.h, training_key);
+// returns a description of the choices, for --emit=schedule.
 // With the graph, convolution weights are also given a transposed copy for backward-data.
 std::string schedule_training_stages(const std::vector<Halide::Func>& outputs,
                                      const Halide::Target& target,
-                                     const ir::Graph* graph = nullptr);
+                                     const ir::Graph* graph = nullptr,
+                                     const ScheduleParams& params = {});
+
+// The parameter sets the tuner tries for a training kernel (schedules/cpu/training.cpp).
+std::vector<ScheduleParams> training_candidates();
 
 }  // namespace cnnc::schedules

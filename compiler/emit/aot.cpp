@@ -52,25 +52,34 @@ lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& t
     return p;
 }
 
-// The training step's kernels, scheduled, as one module; the log says what each stage got.
+// The training step's kernels, scheduled (with the records' parameters for the target), as one
+// module; the log says what each stage got.
 Module train_kernels_module(const ir::Graph& g, const passes::TrainPlan& plan, const Target& target,
-                            std::string* schedule = nullptr) {
+                            const std::string& records_dir = "", std::string* schedule = nullptr) {
     std::vector<Module> modules;
-    auto add = [&](autodiff::TrainKernel k, const std::string& name) {
-        std::string log = schedules::schedule_training_stages(k.outputs, target, &g);
+    const schedules::RecordSet records(records_dir,
+                                       target.without_feature(Target::NoRuntime).to_string());
+    auto add = [&](autodiff::TrainKernel k, const std::string& name, const std::string& key) {
+        const schedules::ScheduleParams params = records.find(key).value_or(schedules::ScheduleParams{});
+        std::string log = schedules::schedule_training_stages(k.outputs, target, &g, params);
         if (schedule) *schedule += "# " + name + "\n" + log;
         modules.push_back(Pipeline(k.outputs).compile_to_module(k.arguments, name, target));
     };
     const std::vector<passes::Segment>& segs = plan.partition.segments;
-    for (size_t k = 0; k < plan.partition.kernels.size(); ++k)
-        add(autodiff::forward_kernel(g, segs[size_t(plan.partition.kernels[k])]),
-            autodiff::forward_kernel_name(g, k));
-    add(autodiff::loss_kernel(g), autodiff::loss_kernel_name(g));
+    for (size_t k = 0; k < plan.partition.kernels.size(); ++k) {
+        const passes::Segment& s = segs[size_t(plan.partition.kernels[k])];
+        add(autodiff::forward_kernel(g, s), autodiff::forward_kernel_name(g, k),
+            schedules::training_key(g, s.nodes, "train_forward"));
+    }
+    add(autodiff::loss_kernel(g), autodiff::loss_kernel_name(g),
+        schedules::training_key(g, {}, "train_loss"));
     for (size_t k = 0; k < plan.backward_kernels.size(); ++k) {
         const passes::BackwardKernel& b = plan.backward_kernels[k];
         add(autodiff::backward_kernel(g, segs[size_t(b.segment)], b),
-            autodiff::backward_kernel_name(g, k));
+            autodiff::backward_kernel_name(g, k),
+            schedules::training_key(g, segs[size_t(b.segment)].nodes, "train_backward"));
     }
+    for (const std::string& w : records.warnings()) std::cerr << "cnnc: warning: " << w << "\n";
     return link_modules(train_kernels_library(g), modules);
 }
 
@@ -129,7 +138,7 @@ passes::Partition emit_inference_variant(const ir::Graph& g, const Target& targe
 
 void emit_train_step(const ir::Graph& g, const Artifacts& a) {
     const passes::TrainPlan plan = passes::plan_training(g);
-    compile_library(train_kernels_module(g, plan, without_runtime(a.target)),
+    compile_library(train_kernels_module(g, plan, without_runtime(a.target), a.records_dir),
                     train_kernels_library(g), a);
     const std::filesystem::path dir(a.out_dir);
     write_text(dir / (train_step_function(g) + ".h"), train_plan_header(g));
@@ -168,7 +177,7 @@ std::string train_step_stmt(const ir::Graph& g, const Target& target) {
 
 std::string train_step_schedule(const ir::Graph& g, const Target& target) {
     std::string schedule;
-    train_kernels_module(g, passes::plan_training(g), target, &schedule);
+    train_kernels_module(g, passes::plan_training(g), target, "", &schedule);
     return schedule;
 }
 

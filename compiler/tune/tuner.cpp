@@ -2,18 +2,23 @@
 #include "compiler/tune/tuner.h"
 
 #include <Halide.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <random>
 #include <set>
 #include <sstream>
 
+#include "compiler/autodiff/train_kernels.h"
 #include "compiler/lower/inference.h"
 #include "compiler/passes/partition.h"
+#include "compiler/passes/train_plan.h"
 #include "schedules/cpu/templates.h"
 #include "schedules/schedule.h"
 
@@ -37,11 +42,10 @@ double median(std::vector<double> v) {
 // A tunable layer: its key, the first kernel (segment) holding it, and how often the model runs it.
 struct Layer {
     std::string key;
-    int node = -1;
-    size_t segment = 0;
     int uses = 0;
     double default_ms = 0;
     std::vector<ScheduleParams> candidates;
+    std::function<double(const ScheduleParams&)> time;  // compiles and times one candidate
 };
 
 Buffer<float> random_buffer(const std::vector<int>& extents, std::mt19937& rng, float scale) {
@@ -100,6 +104,112 @@ struct CompiledKernel {
     }
 };
 
+// The training step's buffers at `batch`: the plan's values and adjoints, random parameters
+// (positive, so that batch-norm variances are), random labels, and one result buffer per
+// parameter (gradient or updated statistic).
+struct TrainWorkload {
+    passes::TrainPlan plan;
+    std::vector<Buffer<>> buffers, params, results;
+    Buffer<> labels, loss = Buffer<float>::make_scalar(), correct = Buffer<float>::make_scalar();
+
+    TrainWorkload(const ir::Graph& g, int batch) : plan(passes::plan_training(g)) {
+        std::mt19937 rng(11);
+        for (const passes::TrainBuffer& b : plan.buffers)
+            buffers.push_back(random_buffer(batch_extents(b.shape, batch), rng, 1.0f));
+        std::uniform_real_distribution<float> positive(0.01f, 0.06f);
+        for (const ir::Param& p : g.params) {
+            std::vector<int> e;
+            for (int64_t x : p.storage_extents()) e.push_back(int(x));
+            Buffer<float> b(e), r(e);
+            b.for_each_value([&](float& v) { v = positive(rng); });
+            params.push_back(b);
+            results.push_back(r);
+        }
+        const Shape& out = g.node(g.logits).shape;
+        std::vector<int> label_extents{batch};
+        if (out.rank == 3) label_extents = {int(out.width()), int(out.height()), batch};
+        Buffer<int> l(label_extents);
+        std::uniform_int_distribution<int> cls(0, int(out.channels()) - 1);
+        l.for_each_value([&](int& v) { v = cls(rng); });
+        labels = l;
+    }
+
+    // The buffers call `c` reads and writes, in its kernel's argument and output order.
+    void operands(const ir::Graph& g, const passes::TrainCall& c, std::vector<Buffer<>>& in,
+                  std::vector<Buffer<>>& out) {
+        for (int b : c.inputs) in.push_back(buffers[size_t(b)]);
+        if (c.kind == passes::TrainCall::Kind::loss) {
+            in.push_back(labels);
+            out = {loss, correct, buffers[size_t(c.outputs.at(0))]};
+            return;
+        }
+        const passes::Segment& s = plan.partition.segments[size_t(c.segment)];
+        const bool forward = c.kind == passes::TrainCall::Kind::forward;
+        for (int p : s.params) in.push_back(params[size_t(p)]);
+        for (int b : c.adjoints) in.push_back(buffers[size_t(b)]);
+        for (int b : c.outputs) out.push_back(buffers[size_t(b)]);
+        for (int p : s.params)
+            if (g.params[size_t(p)].learnable != forward) out.push_back(results[size_t(p)]);
+    }
+};
+
+// The kernel of a training call, with its schedule's parameters, compiled with the JIT.
+struct CompiledTrainKernel {
+    autodiff::TrainKernel kernel;
+    Pipeline pipeline;
+
+    CompiledTrainKernel(const ir::Graph& g, const passes::TrainPlan& plan, const passes::TrainCall& c,
+                        const Target& target, const ScheduleParams& params)
+        : kernel(build(g, plan, c)) {
+        schedules::schedule_training_stages(kernel.outputs, target, &g, params);
+        pipeline = Pipeline(kernel.outputs);
+        pipeline.compile_jit(target);
+    }
+
+    static autodiff::TrainKernel build(const ir::Graph& g, const passes::TrainPlan& plan,
+                                       const passes::TrainCall& c) {
+        const passes::Segment& s = plan.partition.segments[size_t(std::max(c.segment, 0))];
+        switch (c.kind) {
+            case passes::TrainCall::Kind::forward: return autodiff::forward_kernel(g, s);
+            case passes::TrainCall::Kind::loss: return autodiff::loss_kernel(g);
+            default: return autodiff::backward_kernel(g, s, plan.backward_kernels[size_t(c.kernel)]);
+        }
+    }
+
+    void run(const ir::Graph& g, const passes::TrainCall& c, TrainWorkload& w) {
+        std::vector<Buffer<>> in, out;
+        w.operands(g, c, in, out);
+        size_t next = 0;
+        for (Internal::Parameter& p : kernel.parameters) {
+            if (p.is_buffer())
+                p.set_buffer(in.at(next++));
+            else
+                p.set_scalar<int>(1);  // dropout's seed
+        }
+        Realization r(out);
+        pipeline.realize(r);
+    }
+};
+
+// The key of a training call's kernel (schedules/records.h) and which calls share a kernel.
+std::string call_key(const ir::Graph& g, const passes::TrainPlan& plan, const passes::TrainCall& c) {
+    switch (c.kind) {
+        case passes::TrainCall::Kind::forward:
+            return schedules::training_key(
+                g, plan.partition.segments[size_t(c.segment)].nodes, "train_forward");
+        case passes::TrainCall::Kind::loss: return schedules::training_key(g, {}, "train_loss");
+        default:
+            return schedules::training_key(
+                g, plan.partition.segments[size_t(plan.backward_kernels[size_t(c.kernel)].segment)]
+                       .nodes,
+                "train_backward");
+    }
+}
+
+std::string call_identity(const passes::TrainCall& c) {
+    return std::to_string(int(c.kind)) + ":" + std::to_string(c.kernel);
+}
+
 // Median milliseconds of `f`: at least 5 runs after a warm-up, more until about 0.2 s.
 template <typename F>
 double time_ms(F&& f) {
@@ -112,6 +222,49 @@ double time_ms(F&& f) {
         ms.push_back(seconds_since(t) * 1e3);
     }
     return median(ms);
+}
+
+// Runs `f` in a child process and returns what it returns; empty if the child failed (a
+// candidate that crashes, or Halide that refuses it, costs the run nothing). Each measurement
+// starts from the same clean process: timing kernels compiled late in one long-lived process
+// drifted (the same default schedule measured 1.5-2.5x slower late in a run than early), which
+// would have made winners out of noise. The parent itself never runs Halide code, so no thread
+// pool exists when it forks.
+std::vector<double> isolated(const std::function<std::vector<double>()>& f) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("tune: pipe failed");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("tune: fork failed");
+    if (pid == 0) {
+        ::close(fds[0]);
+        int status = 0;
+        try {
+            const std::vector<double> out = f();
+            const size_t bytes = out.size() * sizeof(double);
+            if (::write(fds[1], out.data(), bytes) != ssize_t(bytes)) status = 1;
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "tune: candidate failed: %s\n", e.what());
+            status = 1;
+        }
+        ::_exit(status);
+    }
+    ::close(fds[1]);
+    std::vector<double> out;
+    double v;
+    while (::read(fds[0], &v, sizeof v) == ssize_t(sizeof v)) out.push_back(v);
+    ::close(fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return {};
+    return out;
+}
+
+// A failed candidate's time: never the best.
+constexpr double failed_ms = 1e30;
+
+double isolated_ms(const std::function<double()>& f) {
+    std::vector<double> out = isolated([&] { return std::vector<double>{f()}; });
+    return out.empty() ? failed_ms : out[0];
 }
 
 class Tuner {
@@ -183,7 +336,9 @@ private:
     }
 
     std::vector<Layer> find_layers();
-    double measure(const Layer& l, const ScheduleParams& p);
+    std::vector<Layer> find_training_layers(TrainWorkload& w);
+    std::map<std::string, ScheduleParams> tune_layers(std::vector<Layer>& layers, double seconds,
+                                                      const std::string& what);
     double measure_cached(const Layer& l, const ScheduleParams& p, bool* fresh);
     ScheduleParams tune_layer(Layer& l, double seconds, size_t index, size_t count);
     void write_record(const Layer& l, const ScheduleParams& p, double default_ms, double tuned_ms,
@@ -191,6 +346,9 @@ private:
     using KernelSet = std::map<int, std::unique_ptr<CompiledKernel>>;  // by distinct kernel
     KernelSet compile_all(const schedules::ParamsFor& params);
     double end_to_end(KernelSet& kernels);
+    double train_step_ms(TrainWorkload& w, const std::map<std::string, ScheduleParams>& params,
+                         std::map<std::string, std::unique_ptr<CompiledTrainKernel>>& cache);
+    void tune_training();
     void progress(const std::string& text);
 };
 
@@ -204,7 +362,18 @@ std::vector<Layer> Tuner::find_layers() {
             if (key.empty() || schedules::cpu::candidates(n, target_).empty()) continue;
             auto [it, added] = by_key.try_emplace(key);
             if (added) {
-                it->second = {key, i, t, 0, 0, schedules::cpu::candidates(n, target_)};
+                const std::string name = n.name;
+                const size_t segment = t;
+                it->second = {key, 0, 0, schedules::cpu::candidates(n, target_),
+                              [this, name, segment](const ScheduleParams& p) {
+                                  return isolated_ms([&] {
+                                      const passes::Segment& s = partition_.segments[segment];
+                                      CompiledKernel k(g_, s, target_, [&](const ir::Node& m) {
+                                          return m.name == name ? p : ScheduleParams{};
+                                      });
+                                      return time_ms([&] { k.run(s, workload_); });
+                                  });
+                              }};
                 order.push_back(key);
             }
             ++it->second.uses;
@@ -214,19 +383,34 @@ std::vector<Layer> Tuner::find_layers() {
     return out;
 }
 
-double Tuner::measure(const Layer& l, const ScheduleParams& p) {
-    const passes::Segment& s = partition_.segments[l.segment];
-    CompiledKernel k(g_, s, target_, [&](const ir::Node& n) {
-        return n.name == g_.node(l.node).name ? p : ScheduleParams{};
-    });
-    return time_ms([&] { k.run(s, workload_); });
+std::vector<Layer> Tuner::find_training_layers(TrainWorkload& w) {
+    std::map<std::string, Layer> by_key;
+    std::vector<std::string> order;
+    for (const passes::TrainCall& c : w.plan.calls) {
+        const std::string key = call_key(g_, w.plan, c);
+        auto [it, added] = by_key.try_emplace(key);
+        if (added) {
+            it->second = {key, 0, 0, schedules::training_candidates(),
+                          [this, &w, c](const ScheduleParams& p) {
+                              return isolated_ms([&] {
+                                  CompiledTrainKernel k(g_, w.plan, c, target_, p);
+                                  return time_ms([&] { k.run(g_, c, w); });
+                              });
+                          }};
+            order.push_back(key);
+        }
+        ++it->second.uses;
+    }
+    std::vector<Layer> out;
+    for (const std::string& k : order) out.push_back(by_key[k]);
+    return out;
 }
 
 double Tuner::measure_cached(const Layer& l, const ScheduleParams& p, bool* fresh) {
     auto it = journal_.find(l.key + "\t" + p.text());
     *fresh = it == journal_.end();
     if (!*fresh) return it->second;
-    const double ms = measure(l, p);
+    const double ms = l.time(p);
     journal(l.key, p, ms);
     ++result_.candidates_measured;
     return ms;
@@ -264,8 +448,8 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
     if (!best.values.empty()) {
         std::vector<double> d, b;
         for (int round = 0; round < 3; ++round) {
-            d.push_back(measure(l, {}));
-            b.push_back(measure(l, best));
+            d.push_back(l.time({}));
+            b.push_back(l.time(best));
         }
         confirmed_default = median(d);
         confirmed_best = median(b);
@@ -323,16 +507,11 @@ double Tuner::end_to_end(KernelSet& kernels) {
     });
 }
 
-TuneResult Tuner::run() {
-    std::vector<Layer> layers = find_layers();
-    result_.layers = int(layers.size());
-    log_ << "tune: " << g_.name << " for " << result_.target << ", " << layers.size()
-         << " distinct layers, budget " << o_.budget_seconds << " s\n";
-    const auto e2e_start = Clock::now();
-    KernelSet defaults = compile_all({});
-    end_to_end(defaults);
-    // The tuned kernels compile at the end for the end-to-end check: keep that time in reserve.
-    const double reserve = seconds_since(e2e_start) * 1.5;
+// Every layer's default timed, then candidates, most expensive layers first, each given the
+// share of the time left that its default time (times its uses) is of the rest's.
+std::map<std::string, ScheduleParams> Tuner::tune_layers(std::vector<Layer>& layers,
+                                                         double seconds, const std::string& what) {
+    const auto start = Clock::now();
     bool fresh = false;
     double total = 0;
     for (Layer& l : layers) {
@@ -342,30 +521,98 @@ TuneResult Tuner::run() {
     std::stable_sort(layers.begin(), layers.end(), [](const Layer& a, const Layer& b) {
         return a.default_ms * a.uses > b.default_ms * b.uses;
     });
+    log_ << "tune: " << what << ": " << layers.size() << " distinct kernels, " << int(seconds)
+         << " s\n";
     std::map<std::string, ScheduleParams> chosen;
     double weight_left = total;
     for (size_t i = 0; i < layers.size(); ++i) {
         const double weight = layers[i].default_ms * layers[i].uses;
-        // Each layer's share of the time left, in proportion to its share of the time.
-        const double share = std::max(0.0, left() - reserve) * weight / std::max(weight_left, 1e-9);
+        const double share = std::max(0.0, seconds - seconds_since(start)) * weight /
+                             std::max(weight_left, 1e-9);
         weight_left -= weight;
         chosen[layers[i].key] = tune_layer(layers[i], share, i, layers.size());
     }
+    return chosen;
+}
+
+double Tuner::train_step_ms(TrainWorkload& w, const std::map<std::string, ScheduleParams>& p,
+                            std::map<std::string, std::unique_ptr<CompiledTrainKernel>>& cache) {
+    for (const passes::TrainCall& c : w.plan.calls)
+        if (!cache.count(call_identity(c))) {
+            auto it = p.find(call_key(g_, w.plan, c));
+            cache[call_identity(c)] = std::make_unique<CompiledTrainKernel>(
+                g_, w.plan, c, target_, it == p.end() ? ScheduleParams{} : it->second);
+        }
+    return time_ms([&] {
+        for (const passes::TrainCall& c : w.plan.calls) cache.at(call_identity(c))->run(g_, c, w);
+    });
+}
+
+TuneResult Tuner::run() {
+    std::vector<Layer> layers = find_layers();
+    result_.layers = int(layers.size());
+    log_ << "tune: " << g_.name << " for " << result_.target << ", budget " << o_.budget_seconds
+         << " s\n";
+    const auto e2e_start = Clock::now();
+    isolated_ms([&] {
+        KernelSet defaults = compile_all({});
+        return end_to_end(defaults);
+    });
+    // Both kernel sets compile at the end for the end-to-end check: keep that time in reserve.
+    const double reserve = seconds_since(e2e_start) * 2.5;
+    // With training, half the budget each: the backward kernels are most of a step's time but
+    // have few candidates each.
+    const double inference_share = o_.training_batch > 0 ? 0.5 : 1.0;
+    std::map<std::string, ScheduleParams> chosen =
+        tune_layers(layers, std::max(0.0, left() - reserve) * inference_share, "inference");
     schedules::ParamsFor tuned = [&](const ir::Node& n) {
         auto it = chosen.find(schedules::layer_key(g_, n));
         return it == chosen.end() ? ScheduleParams{} : it->second;
     };
-    // Interleaved, so that drift in the machine's speed hits both alike.
-    KernelSet tuned_kernels = compile_all(tuned);
-    std::vector<double> d, t;
-    for (int round = 0; round < 3; ++round) {
-        d.push_back(end_to_end(defaults));
-        t.push_back(end_to_end(tuned_kernels));
-    }
-    result_.default_ms = median(d);
-    result_.tuned_ms = median(t);
+    // Both in one process, interleaved, so that drift in the machine's speed hits both alike.
+    const std::vector<double> e2e = isolated([&] {
+        KernelSet defaults = compile_all({}), tuned_kernels = compile_all(tuned);
+        std::vector<double> d, t;
+        for (int round = 0; round < 5; ++round) {
+            d.push_back(end_to_end(defaults));
+            t.push_back(end_to_end(tuned_kernels));
+        }
+        return std::vector<double>{median(d), median(t)};
+    });
+    if (e2e.size() != 2) throw std::runtime_error("tune: the end-to-end check failed");
+    result_.default_ms = e2e[0];
+    result_.tuned_ms = e2e[1];
+    if (o_.training_batch > 0) tune_training();
     result_.seconds = seconds_since(start_);
     return result_;
+}
+
+void Tuner::tune_training() {
+    TrainWorkload w(g_, o_.training_batch);
+    std::vector<Layer> layers = find_training_layers(w);
+    result_.layers += int(layers.size());
+    using Cache = std::map<std::string, std::unique_ptr<CompiledTrainKernel>>;
+    const auto e2e_start = Clock::now();
+    isolated_ms([&] {
+        Cache defaults;
+        return train_step_ms(w, {}, defaults);
+    });
+    const double reserve = seconds_since(e2e_start) * 2.5;
+    const std::map<std::string, ScheduleParams> chosen = tune_layers(
+        layers, std::max(0.0, left() - reserve),
+        "training step at batch " + std::to_string(o_.training_batch));
+    const std::vector<double> e2e = isolated([&] {
+        Cache defaults, tuned;
+        std::vector<double> d, t;
+        for (int round = 0; round < 5; ++round) {
+            d.push_back(train_step_ms(w, {}, defaults));
+            t.push_back(train_step_ms(w, chosen, tuned));
+        }
+        return std::vector<double>{median(d), median(t)};
+    });
+    if (e2e.size() != 2) throw std::runtime_error("tune: the training step's check failed");
+    result_.train_default_ms = e2e[0];
+    result_.train_tuned_ms = e2e[1];
 }
 
 }  // namespace

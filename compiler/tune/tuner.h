@@ -16,6 +16,9 @@ struct TuneOptions {
     // default's, both measured again at the end of the layer, interleaved.
     double margin = 0.03;
     bool progress_bar = false;  // redraw one line (a terminal), else one line per event
+    // > 0: the training step's kernels too (forward, loss, backward), timed at this batch, with
+    // half the budget.
+    int training_batch = 0;
 };
 
 struct TuneResult {
@@ -26,10 +29,12 @@ struct TuneResult {
     int records_written = 0;
     int candidates_measured = 0;  // in this run (the journal's earlier measurements not counted)
     double default_ms = 0, tuned_ms = 0;  // the whole inference at batch 1, measured in this run
+    double train_default_ms = 0, train_tuned_ms = 0;  // a whole training step, if tuned
     double seconds = 0;
 };
 
-// Searches each distinct layer's template parameters (schedules/cpu/templates.h, candidates())
+// Searches each distinct layer's template parameters (and, with training_batch, each training
+// kernel's: schedules/cpu/training.cpp) (schedules/cpu/templates.h, candidates())
 // by compiling and timing the kernel that holds it at batch 1, most expensive layers first, each
 // given a share of the budget in proportion to its time. Every measurement is appended to a
 // journal beside the records, so a run that is interrupted (Ctrl-C, kill) and started again

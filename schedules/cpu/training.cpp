@@ -6,6 +6,7 @@
 #include "compiler/lower/inference.h"
 #include "compiler/lower/lower.h"
 #include "schedules/cpu/templates.h"
+#include "schedules/gpu/templates.h"
 #include "schedules/schedule.h"
 
 namespace cnnc::schedules {
@@ -41,18 +42,26 @@ void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes)
 // lanes of the innermost pure dimension times an unrolled strip of the next, so that independent
 // FMAs hide each other's latency. fashion_cnn on 2 cores (profiled, machine shared): backward-data
 // of the 32->32 convolution went from 34 ms to 11 ms per batch of 64.
+// Tunable (records.h, training_key): strip (the unrolled strip, default the second extent if at
+// most 8, else 4) and fuse_tasks (1: tasks over the two outermost pure dimensions fused, for
+// more tasks than the outermost alone gives; default 0).
 void tile_update(Stage s, const std::vector<Var>& pure, const std::vector<RVar>& rvars, int lanes,
-                 int second_extent) {
+                 int second_extent, const ScheduleParams& params) {
     if (pure.size() < 2 || rvars.empty()) return vectorize_and_parallelize(s, pure, lanes);
     Var v0 = pure[0], vi(v0.name() + "_vi"), p1 = pure[1], p1i(p1.name() + "_ui");
-    int strip = second_extent > 0 && second_extent <= 8 ? second_extent : 4;
+    int strip = params.get("strip", second_extent > 0 && second_extent <= 8 ? second_extent : 4);
     s.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
     s.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
     std::vector<VarOrRVar> order{vi, p1i};
     for (const RVar& r : rvars) order.push_back(r);
     for (const Var& p : pure) order.push_back(p);
     s.reorder(order);
-    s.parallel(pure.back());
+    if (params.get("fuse_tasks", 0) && pure.size() >= 3) {
+        Var tasks("tasks");
+        s.fuse(pure[pure.size() - 2], pure.back(), tasks).parallel(tasks);
+    } else {
+        s.parallel(pure.back());
+    }
 }
 
 // Convolutions and the stages that differentiate them: their weights and (padded) inputs.
@@ -146,8 +155,17 @@ void bound_channels(const ir::Graph& g, std::map<std::string, Internal::Function
 
 }  // namespace
 
+std::vector<ScheduleParams> training_candidates() {
+    std::vector<ScheduleParams> out;
+    for (int strip : {2, 4, 8})
+        for (int fuse : {0, 1}) out.push_back({{{"strip", strip}, {"fuse_tasks", fuse}}});
+    return out;
+}
+
 std::string schedule_training_stages(const std::vector<Func>& outputs, const Target& target,
-                                     const ir::Graph* graph) {
+                                     const ir::Graph* graph, const ScheduleParams& params) {
+    // GPU targets: every stage in GPU kernels (schedules/gpu/training.cpp).
+    if (target.has_gpu_feature()) return gpu::schedule_training_stages(outputs, target, graph);
     std::map<std::string, Internal::Function> stages;
     for (const Func& out : outputs) {
         stages.emplace(out.name(), out.function());
@@ -188,7 +206,7 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         for (int u = 0; u < f.num_update_definitions(); ++u) {
             std::vector<Var> pure = pure_vars_of_update(f, u);
             if (tiled)
-                tile_update(f.update(u), pure, f.rvars(u), lanes, second);
+                tile_update(f.update(u), pure, f.rvars(u), lanes, second, params);
             else
                 vectorize_and_parallelize(f.update(u), pure, lanes);
         }

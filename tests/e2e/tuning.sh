@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tuning end to end on LeNet-5 (about a minute on 2 cores), with records in a scratch folder:
 #   - `tune --json` writes one record per layer and reports records_written and the speed-up;
+#     with the training step, records for its forward, loss and backward kernels too;
 #   - a run interrupted with SIGINT loses nothing: the next run measures only what is left, and a
 #     finished run measured again measures nothing;
 #   - the same records give the same generated code (two compilations, byte for byte), tuned
@@ -15,7 +16,7 @@ lenet="$build/bin/lenet5"
 fail() { echo "FAILED: $1"; exit 1; }
 compiler="$build/compilers/lenet5_compile"
 
-"$lenet" tune --budget 60 --records records --json 2> tune.err | tee tune.log
+"$lenet" tune --inference-only --budget 60 --records records --json 2> tune.err | tee tune.log
 written=$(json_field records_written < tune.log)
 layers=$(json_field layers < tune.log)
 measured=$(json_field candidates_measured < tune.log)
@@ -27,16 +28,24 @@ target=$(json_field target < tune.log)
 grep -q "^params: " records/"$target"/conv2d-*.txt || fail "no params line in the conv2d records"
 echo "ok: one readable text record per layer in records/$target"
 
-"$lenet" tune --budget 60 --records records --json 2> /dev/null | tail -1 > again.log
+"$lenet" tune --inference-only --budget 60 --records records --json 2> /dev/null | tail -1 > again.log
 check "$(json_field candidates_measured < again.log) == 0" \
       "a second run measures nothing again (all $measured measurements journaled)"
 
 # Interrupted: SIGINT after a few seconds; the rerun measures only the rest.
-timeout -s INT 4 "$lenet" tune --budget 60 --records interrupted 2> /dev/null > /dev/null || true
+timeout -s INT 4 "$lenet" tune --inference-only --budget 60 --records interrupted 2> /dev/null > /dev/null || true
 journaled=$(wc -l < interrupted/"$target"/.journal)
-"$lenet" tune --budget 60 --records interrupted --json 2> /dev/null | tail -1 > resumed.log
+"$lenet" tune --inference-only --budget 60 --records interrupted --json 2> /dev/null | tail -1 > resumed.log
 check "$journaled > 0 and $(json_field candidates_measured < resumed.log) <= $measured - $journaled" \
       "after SIGINT with $journaled measurements journaled, the rerun measures $(json_field candidates_measured < resumed.log) of $measured"
+
+# Forward and backward: the training step's kernels get records of their own, and the step's
+# time is measured before and after in the same run.
+# (The same records folder: the inference layers' measurements come from the journal.)
+"$lenet" tune --budget 60 --records records --json 2> /dev/null | tail -1 > training.log
+check "$(json_field train_speedup < training.log) > 0 and $(json_field records_written < training.log) > $layers" \
+      "tune covers the training step too ($(json_field records_written < training.log) records; step $(json_field train_default_ms < training.log) -> $(json_field train_tuned_ms < training.log) ms)"
+ls records/"$target"/train_backward-*.txt > /dev/null || fail "no train_backward records"
 
 # Deterministic replay: the same records, the same code.
 "$compiler" --emit=stmt --records records > tuned1.stmt 2> /dev/null
