@@ -13,6 +13,7 @@
 #include "compiler/passes/fold_batch_norm.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
+#include "schedules/cpu/templates.h"
 #include "schedules/schedule.h"
 #include "tests/reference/naive_ops.h"
 
@@ -21,7 +22,15 @@ namespace ref = cnnc::reference;
 
 namespace {
 
-enum class Scheduling { templates, compute_root };
+// The templates' defaults, every stage computed once, and the templates with the parameters a
+// tuner would try last (the widest register tile, loops reordered): schedules never change
+// results.
+enum class Scheduling { templates, compute_root, tuned_alternative };
+
+schedules::ScheduleParams alternative_params(const ir::Node& n, const Halide::Target& target) {
+    std::vector<schedules::ScheduleParams> c = schedules::cpu::candidates(n, target);
+    return c.empty() ? schedules::ScheduleParams{} : c.back();
+}
 
 // Runs the model's last node through Halide (JIT) and returns its values in storage order.
 std::vector<double> run_last_node(const Model& model, const ref::Act& input,
@@ -39,6 +48,9 @@ std::vector<double> run_last_node(const Model& model, const ref::Act& input,
     for (size_t i = 1; i < g.nodes.size(); ++i) {
         if (scheduling == Scheduling::templates)
             schedules::schedule_node(values[i], g.nodes[i], target);
+        else if (scheduling == Scheduling::tuned_alternative)
+            schedules::schedule_node(values[i], g.nodes[i], target,
+                                     alternative_params(g.nodes[i], target));
         else if (g.nodes[i].op != Op::relu && g.nodes[i].op != Op::flatten)
             values[i].compute_root();
     }
@@ -76,8 +88,10 @@ void check_both_schedules(const Model& m, const ref::Act& x,
                           const std::vector<double>& want) {
     std::vector<double> templated = run_last_node(m, x, params, Scheduling::templates);
     std::vector<double> rooted = run_last_node(m, x, params, Scheduling::compute_root);
+    std::vector<double> alternative = run_last_node(m, x, params, Scheduling::tuned_alternative);
     check_close(templated, want);
     check_close(rooted, want);
+    check_close(alternative, want);
 }
 
 struct ConvCase {
