@@ -31,8 +31,12 @@ function(cnnc_add_model name)
         list(APPEND outputs ${gen_dir}/${name}_train_kernels.a ${gen_dir}/${name}_train_plan.c
              ${gen_dir}/${name}_train_step.h)
     endif()
-    # Tuned schedule records (`<name> tune`) are part of the input: a new record regenerates.
+    # Tuned schedule records (`<name> tune`) are part of the input: a new, changed or removed
+    # record regenerates (the list file changes only when the set of records does).
     file(GLOB_RECURSE records CONFIGURE_DEPENDS ${CNNC_RECORDS_DIR}/*.txt)
+    string(JOIN "\n" record_list ${records})
+    file(CONFIGURE OUTPUT ${CMAKE_BINARY_DIR}/generated/records.list CONTENT "${record_list}\n")
+    list(APPEND records ${CMAKE_BINARY_DIR}/generated/records.list)
     add_custom_command(
         OUTPUT ${outputs}
         COMMAND ${name}_compile --out-dir ${gen_dir} --target ${CNNC_TARGET}

@@ -44,9 +44,13 @@ void tile_window_stage(Stage s, Func f, const WindowTile& t, const std::vector<R
     std::vector<VarOrRVar> order;
     if (t.v.over_channels) {
         if (t.vectors > 1) {
-            s.split(c, co, cb, t.v.lanes * t.vectors, TailStrategy::GuardWithIf)
-                .split(cb, cv, ci, t.v.lanes)
+            // Vectors first, then blocks of vectors, each split guarded on its own: a guarded
+            // split by lanes x vectors whose inner part is split again (Halide 14) lost its
+            // guard when the channels were not a multiple of the block, and the last block
+            // wrote past the channels into the next pixel.
+            s.split(c, cb, ci, t.v.lanes, TailStrategy::GuardWithIf)
                 .vectorize(ci)
+                .split(cb, co, cv, t.vectors, TailStrategy::GuardWithIf)
                 .unroll(cv);
             order = {ci, cv};
         } else {
@@ -201,10 +205,10 @@ void schedule_dense(Func dense, const ir::Node& node, const Target& target,
     dense.split(o, oo, oi, lanes, TailStrategy::GuardWithIf).vectorize(oi).parallel(n);
     RVar r = dense.rvars(0).at(0);
     Stage u = dense.update();
-    if (vectors > 1) {
-        u.split(o, oo, ob, lanes * vectors, TailStrategy::GuardWithIf)
-            .split(ob, ov, oi, lanes)
+    if (vectors > 1) {  // guarded splits one at a time, as in tile_window_stage
+        u.split(o, ob, oi, lanes, TailStrategy::GuardWithIf)
             .vectorize(oi)
+            .split(ob, oo, ov, vectors, TailStrategy::GuardWithIf)
             .unroll(ov)
             .reorder(oi, ov, r, oo, n);
     } else {
