@@ -11,11 +11,14 @@ namespace cnnc::schedules::cpu {
 // Lanes of a float vector on the target: 16 with AVX-512, 8 with AVX2, 4 with SSE/NEON.
 int float_lanes(const Halide::Target& target);
 
-// Direct convolution over (c, x, y, n): accumulators held in vector registers across the whole
-// input-channel x kernel reduction, output channels vectorized when there are enough of them,
-// pixels otherwise; rows and images run in parallel.
-// Parameters: vectors (channel vectors per register tile, default 1), pixels (per tile, 4),
-// channels_outer (default 0: the loop over channel blocks inside the loop over pixel tiles).
+// Direct convolution over (c, x, y, n). Where the output channels are whole vectors, a register
+// tile of channel vectors x pixels of a row sums the whole input-channel x kernel reduction in
+// registers (its own Func, computed per tile) and the padded input is computed per row of tasks;
+// otherwise the tile accumulates in the output, vectorized over channels or pixels. Rows and
+// images run in parallel.
+// Parameters: vectors (channel vectors per tile, default 3 with AVX-512, else 2), pixels (per
+// tile, 7 with AVX-512), channels_outer (default 0: the loop over channel blocks inside the loop
+// over pixel tiles).
 void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
                      const ScheduleParams& params = {});
 

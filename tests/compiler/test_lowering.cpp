@@ -117,6 +117,10 @@ TEST_CASE("conv2d forward matches the naive reference in every configuration") {
         {"groups 2", 4, 7, 7, 6, 3, 1, 1, 2, Padding::same, {}, true},
         {"depthwise", 8, 6, 6, 8, 3, 1, 1, 8, Padding::same, {}, false},
         {"explicit pads", 2, 6, 5, 20, 3, 1, 1, 1, Padding::explicit_sides, {1, 0, 2, 1}, true},
+        // Whole channel vectors: the register tile's sums as a Func of their own, pixel tails.
+        {"register tile, odd width", 5, 9, 15, 96, 3, 1, 1, 1, Padding::same, {}, true},
+        {"1x1, no border", 32, 5, 7, 48, 1, 1, 1, 1, Padding::valid, {}, false},
+        {"depthwise 32", 32, 9, 11, 32, 3, 2, 1, 32, Padding::same, {}, true},
     };
     std::mt19937_64 rng(7);
     for (const ConvCase& c : cases) {
@@ -143,25 +147,41 @@ TEST_CASE("conv2d forward matches the naive reference in every configuration") {
     }
 }
 
-TEST_CASE("every tuning candidate computes what the default does, channels not a block multiple") {
-    // 40 output channels: with 16 lanes, 3 vector blocks of which the last is half empty, so
-    // every register tile of 3 or 4 vectors has a guarded tail; 7 pixels leave a tail of every
-    // pixel tile. (A lost guard once wrote the tail past the channels into the next pixel.)
-    std::mt19937_64 rng(11);
+namespace {
+
+// Every candidate the tuner would try for a convolution's template, against the naive reference.
+void check_every_conv_candidate(int cin, int size, int filters, int stride, std::mt19937_64& rng) {
     Model m("conv");
-    Tensor x = m.input({5, 7, 7});
-    conv2d(x, {.filters = 80, .kernel = 3, .stride = 2, .padding = same});
-    ref::Act in = ref::random_act(5, 7, 7, 2, rng);
-    std::vector<std::vector<double>> params{ref::random_values(size_t(80 * 9 * 5), rng),
-                                            ref::random_values(80, rng)};
-    const std::vector<double> want = run_last_node(m, in, params, Scheduling::templates);
+    Tensor x = m.input({cin, size, size});
+    conv2d(x, {.filters = filters, .kernel = 3, .stride = stride, .padding = same});
+    const Window& win = std::get<Conv2dAttrs>(m.last().attrs).window;
+    ref::Conv2dSpec spec{filters,
+                         {3, 3, stride, stride, 1, 1,
+                          {win.pads.top, win.pads.bottom, win.pads.left, win.pads.right}},
+                         1, true};
+    ref::Act in = ref::random_act(cin, size, size, 2, rng);
+    std::vector<double> w = ref::random_values(size_t(filters * 9 * cin), rng);
+    std::vector<double> b = ref::random_values(size_t(filters), rng);
+    const std::vector<double> want = ref::conv2d_forward(in, spec, w, b).v;
     ir::Graph g = passes::build_graph(m);
     const auto candidates = schedules::cpu::candidates(g.nodes.back(), Halide::get_host_target());
-    CHECK(candidates.size() >= 10);
+    CHECK(candidates.size() >= 6);
     for (const schedules::ScheduleParams& p : candidates) {
-        INFO("conv2d " << p.text());
-        check_close(run_last_node(m, in, params, Scheduling::tuned_alternative, &p), want);
+        INFO(filters << " filters, " << p.text());
+        check_close(run_last_node(m, in, {w, b}, Scheduling::tuned_alternative, &p), want);
     }
+}
+
+}  // namespace
+
+TEST_CASE("every tuning candidate computes what the naive reference does") {
+    // 96 filters: 6 vectors of 16 lanes (or 12 of 8), tiles of 1 to 4 vectors; 13 pixels leave a
+    // tail of every pixel tile. 80 filters: 5 vectors, whose tiles hold 1 vector (or 5).
+    // 20 filters fill vectors of 4 lanes only; 6 fill none (the tile accumulates in the output).
+    // (A lost guard once wrote a tile's tail past the channels into the next pixel.)
+    std::mt19937_64 rng(11);
+    for (int filters : {96, 80, 20, 6}) check_every_conv_candidate(5, 13, filters, 1, rng);
+    check_every_conv_candidate(5, 7, 80, 2, rng);
 
     Model d("dense");
     Tensor f = d.input({2, 5, 5});
