@@ -382,6 +382,7 @@ struct TuneCli {
     std::string target = "host", records;
     double budget = 600;
     bool inference_only = false;
+    bool check = false;
 };
 
 int cmd_tune(const ModelProgram& prog, const Common& c, const TuneCli& t) {
@@ -392,6 +393,7 @@ int cmd_tune(const ModelProgram& prog, const Common& c, const TuneCli& t) {
                                   "--budget",  std::to_string(t.budget),
                                   "--records", t.records.empty() ? prog.records_dir : t.records};
     if (c.json) args.push_back("--json");
+    if (t.check) args.push_back("--check");
     // Forward and backward: a program with a training step tunes its kernels too, at the batch
     // `train` uses by default.
     if (prog.train_step.call && !t.inference_only)
@@ -557,6 +559,8 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
             ->capture_default_str();
         tune_cmd->add_option("--budget", tune.budget, "seconds of tuning, end-to-end check included")
             ->capture_default_str();
+        tune_cmd->add_flag("--check", tune.check,
+                           "no search: measure the records already there against the defaults");
         tune_cmd->add_flag("--inference-only", tune.inference_only,
                            "leave the training step's kernels as they are");
         tune_cmd->add_option("--records", tune.records,

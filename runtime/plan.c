@@ -90,6 +90,19 @@ float *cnnc_plan_scratch(int64_t floats) {
     return memory;
 }
 
+/* A GPU target's kernels leave their outputs on the device, where the next kernel reads them: the
+ * result comes back to the host, then every device allocation of this run is released (a view
+ * is remade on every run, so a device copy must not outlive it). A CPU target's buffers have
+ * none. */
+static int release_device(const cnnc_plan *plan, cnnc_plan_buffers *b,
+                          struct halide_buffer_t *output, int status) {
+    int32_t v;
+    if (status == 0 && output->device) status = halide_copy_to_host(NULL, output);
+    for (v = 0; v < plan->num_values; ++v)
+        if (b->values[v] && b->values[v]->device) halide_device_free(NULL, b->values[v]);
+    return status;
+}
+
 int cnnc_plan_run_buffers(const cnnc_plan *plan, cnnc_plan_buffers *b,
                           struct halide_buffer_t *images, struct halide_buffer_t *const *params,
                           struct halide_buffer_t *output) {
@@ -108,7 +121,7 @@ int cnnc_plan_run_buffers(const cnnc_plan *plan, cnnc_plan_buffers *b,
         args[count++] = b->values[step->output];
         status = step->kernel(args);
     }
-    return status;
+    return release_device(plan, b, output, status);
 }
 
 int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,

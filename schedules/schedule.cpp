@@ -49,7 +49,7 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         else
             schedule_node(k.values[size_t(i)], n, target, params ? params(n) : ScheduleParams{});
     }
-    for (Func f : k.precomputed) f.compute_root();
+    for (Func f : k.precomputed) cpu::schedule_precomputed(f, target);
     if (s.probabilities)  // a few classes per image: one task per image, too short to vectorize
         k.output.compute_root().parallel(k.output.args().back());
 }

@@ -57,6 +57,9 @@ int run(int argc, char** argv) {
     app.add_option("--training-batch", tuning.training_batch,
                    "--tune: also the training step's kernels, at this batch")
         ->needs(tune_opt);
+    app.add_flag("--check", tuning.check_only,
+                 "--tune: no search; time the records in --records against the defaults")
+        ->needs(tune_opt);
     app.add_option("--records", records_dir,
                    "tuned schedule records (read when compiling, written by --tune)");
     CLI11_PARSE(app, argc, argv);
@@ -76,9 +79,10 @@ int run(int argc, char** argv) {
         if (records_dir.empty()) throw std::runtime_error("--tune needs --records DIR");
         cnnc::tune::TuneResult r = cnnc::tune::tune_inference(graph, tuning, std::cerr);
         const double speedup = r.default_ms / r.tuned_ms;
-        std::printf("tuned %s for %s in %.0f s: %d of %d kernels improved, %d records written in "
+        std::printf("%s %s for %s in %.0f s: %d of %d kernels improved, %d records written in "
                     "%s; inference at batch 1 %.3f ms -> %.3f ms (%.2fx)",
-                    graph.name.c_str(), r.target.c_str(), r.seconds, r.layers_improved, r.layers,
+                    tuning.check_only ? "checked the records of" : "tuned", graph.name.c_str(),
+                    r.target.c_str(), r.seconds, r.layers_improved, r.layers,
                     r.records_written, records_dir.c_str(), r.default_ms, r.tuned_ms, speedup);
         if (r.train_tuned_ms > 0)
             std::printf("; training step at batch %d %.3f ms -> %.3f ms (%.2fx)",

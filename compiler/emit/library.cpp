@@ -51,9 +51,9 @@ Target parse_target(const std::string& name) {
 
 // The clang triple of a target, or a message saying why cnnc cannot build for it.
 std::string clang_triple(const Target& t, const std::string& name) {
-    if (t.has_gpu_feature())
-        fail("target " + name + " asks for a GPU, but cnnc's schedule templates are CPU-only so "
-             "far: its kernels would not run on the GPU");
+    if (t.has_gpu_feature() && !t.has_feature(Target::CUDA))
+        fail("target " + name + " asks for a GPU API other than CUDA; cnnc's GPU schedule "
+             "templates are built and checked for CUDA only");
     if (t.os == Target::WebAssemblyRuntime && t.arch == Target::WebAssembly) return "wasm32";
     if (t.os != Target::Linux)
         fail("target " + name + ": cnnc exports libraries for Linux and WebAssembly (wasmrt)");
@@ -89,6 +89,10 @@ std::vector<Target> parse_targets(const std::vector<std::string>& names) {
                  "bits; one library holds variants of one platform");
         for (size_t i = 0; i + 1 < targets.size(); ++i)
             if (targets[i] == b) fail("target " + n + " is given twice");
+        // The variants share the runtime of the least capable one, which would lack CUDA's.
+        if (a.has_gpu_feature() != b.has_gpu_feature())
+            fail("targets " + names.front() + " and " + n + ": a CUDA library has CUDA variants "
+                 "only; export CPU and GPU libraries separately");
     }
     return targets;
 }

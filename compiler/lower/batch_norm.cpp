@@ -53,9 +53,9 @@ Func batch_norm(const OpInputs& op) {
     return out;
 }
 
-std::pair<Func, Func> fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
-                                      const std::vector<Func>& conv_params,
-                                      const std::vector<Func>& bn_params) {
+FoldedBatchNorm fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
+                                const std::vector<Func>& conv_params,
+                                const std::vector<Func>& bn_params) {
     const float eps = std::get<BatchNormAttrs>(bn.attrs).epsilon;
     Var co("c");
     Func scale(bn.name + "_fold_scale");
@@ -65,7 +65,7 @@ std::pair<Func, Func> fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
     weight(w) = conv_params.at(0)(w) * scale(w[0]);
     Expr b = conv_params.size() > 1 ? Expr(conv_params[1](co)) : Expr(0.0f);
     bias(co) = (b - bn_params.at(2)(co)) * scale(co) + bn_params.at(1)(co);
-    return {weight, bias};
+    return {weight, bias, scale};
 }
 
 }  // namespace cnnc::lower

@@ -60,9 +60,12 @@ Halide::Func dropout(const OpInputs& op);
 
 // The weights and bias of a convolution with an inference batch norm folded in: w * s, (b - m) s + beta
 // with s = gamma / sqrt(var + eps), per output channel. `bn_params` are gamma, beta, mean, var.
-std::pair<Halide::Func, Halide::Func> fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
-                                                      const std::vector<Halide::Func>& conv_params,
-                                                      const std::vector<Halide::Func>& bn_params);
+struct FoldedBatchNorm {
+    Halide::Func weight, bias, scale;
+};
+FoldedBatchNorm fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
+                                const std::vector<Halide::Func>& conv_params,
+                                const std::vector<Halide::Func>& bn_params);
 
 // Class probabilities over channels, for a flat (k, n) or per-pixel (k, x, y, n) Func.
 Halide::Func class_probabilities(const Halide::Func& logits, const Shape& shape);

@@ -339,6 +339,7 @@ private:
     std::vector<Layer> find_training_layers(TrainWorkload& w);
     std::map<std::string, ScheduleParams> tune_layers(std::vector<Layer>& layers, double seconds,
                                                       const std::string& what);
+    std::map<std::string, ScheduleParams> recorded(const std::vector<Layer>& layers);
     double measure_cached(const Layer& l, const ScheduleParams& p, bool* fresh);
     ScheduleParams tune_layer(Layer& l, double seconds, size_t index, size_t count);
     void write_record(const Layer& l, const ScheduleParams& p, double default_ms, double tuned_ms,
@@ -535,6 +536,23 @@ std::map<std::string, ScheduleParams> Tuner::tune_layers(std::vector<Layer>& lay
     return chosen;
 }
 
+// The parameters the records in the records folder give each layer, as a build reads them.
+std::map<std::string, ScheduleParams> Tuner::recorded(const std::vector<Layer>& layers) {
+    const schedules::RecordSet records(o_.records_dir, result_.target);
+    std::map<std::string, ScheduleParams> chosen;
+    for (const Layer& l : layers) {
+        const std::optional<ScheduleParams> p = records.find(l.key);
+        if (!p) continue;
+        ++result_.layers_tuned;
+        if (!p->values.empty()) ++result_.layers_improved;
+        chosen[l.key] = *p;
+    }
+    for (const std::string& w : records.warnings()) log_ << "tune: " << w << "\n";
+    log_ << "tune: records for " << chosen.size() << " of " << layers.size() << " kernels in "
+         << o_.records_dir << "\n";
+    return chosen;
+}
+
 double Tuner::train_step_ms(TrainWorkload& w, const std::map<std::string, ScheduleParams>& p,
                             std::map<std::string, std::unique_ptr<CompiledTrainKernel>>& cache) {
     for (const passes::TrainCall& c : w.plan.calls)
@@ -564,7 +582,9 @@ TuneResult Tuner::run() {
     // have few candidates each.
     const double inference_share = o_.training_batch > 0 ? 0.5 : 1.0;
     std::map<std::string, ScheduleParams> chosen =
-        tune_layers(layers, std::max(0.0, left() - reserve) * inference_share, "inference");
+        o_.check_only
+            ? recorded(layers)
+            : tune_layers(layers, std::max(0.0, left() - reserve) * inference_share, "inference");
     schedules::ParamsFor tuned = [&](const ir::Node& n) {
         auto it = chosen.find(schedules::layer_key(g_, n));
         return it == chosen.end() ? ScheduleParams{} : it->second;
@@ -598,9 +618,10 @@ void Tuner::tune_training() {
         return train_step_ms(w, {}, defaults);
     });
     const double reserve = seconds_since(e2e_start) * 2.5;
-    const std::map<std::string, ScheduleParams> chosen = tune_layers(
-        layers, std::max(0.0, left() - reserve),
-        "training step at batch " + std::to_string(o_.training_batch));
+    const std::map<std::string, ScheduleParams> chosen =
+        o_.check_only ? recorded(layers)
+                      : tune_layers(layers, std::max(0.0, left() - reserve),
+                                    "training step at batch " + std::to_string(o_.training_batch));
     const std::vector<double> e2e = isolated([&] {
         Cache defaults, tuned;
         std::vector<double> d, t;

@@ -19,6 +19,9 @@ struct TuneOptions {
     // > 0: the training step's kernels too (forward, loss, backward), timed at this batch, with
     // half the budget.
     int training_batch = 0;
+    // No search: the records already in records_dir against the defaults, end to end (what a
+    // build with those records gains), measured as a tuning run measures its result.
+    bool check_only = false;
 };
 
 struct TuneResult {

@@ -51,6 +51,21 @@ static void put_u64(message *m, uint64_t v) {
     m->text[m->used] = 0;
 }
 
+/* Halide's own error handler prints and aborts; the library's records the message (the last on
+ * this thread) for cnnc_lib_error, and the failing kernel returns its error code. */
+static _Thread_local char halide_message[error_bytes];
+
+static void record_halide_error(void *user_context, const char *text) {
+    size_t n = 0;
+    (void)user_context;
+    while (text[n] && n + 1 < error_bytes) {
+        halide_message[n] = text[n] == '\n' ? ' ' : text[n];
+        ++n;
+    }
+    while (n > 0 && halide_message[n - 1] == ' ') --n;
+    halide_message[n] = 0;
+}
+
 static message begin(char *text, const cnnc_lib_model *model) {
     message m = {text, 0};
     put(&m, model->name);
@@ -347,6 +362,7 @@ int cnnc_lib_create(const cnnc_lib_model *m, cnnc_lib_context **context,
     void *block;
     int status;
     create_error[0] = 0;
+    halide_set_error_handler(record_halide_error);
     if (!context) return create_failed(m, "context is NULL", CNNC_LIB_ERROR_ARGUMENT);
     *context = NULL;
     status = check_options(m, o, max_batch);
@@ -470,12 +486,17 @@ int cnnc_lib_run(cnnc_lib_context *c, const float *images, size_t image_floats, 
                    batch);
     cnnc_plan_buffers_place(&views, plan->values, plan->num_values, batch, c->arena,
                             c->views_memory);
+    halide_message[0] = 0;
     status = cnnc_plan_run_buffers(plan, &views, &in, c->param_ptrs, &out);
     if (status != 0) {
         put(&msg, "a generated kernel failed (Halide error ");
         if (status < 0) put(&msg, "-");
         put_u64(&msg, (uint64_t)(status < 0 ? -status : status));
         put(&msg, ")");
+        if (halide_message[0]) {
+            put(&msg, ": ");
+            put(&msg, halide_message);
+        }
         return CNNC_LIB_ERROR_PIPELINE;
     }
     if (staged) memcpy(output, c->staged, (size_t)batch * (size_t)m->output_floats * sizeof(float));
@@ -490,7 +511,11 @@ const char *cnnc_lib_variant_target(const cnnc_lib_context *c) {
 }
 
 void cnnc_lib_destroy(cnnc_lib_context *c) {
+    int32_t i;
     if (!c) return;
+    /* A GPU variant keeps the weights on the device from the first run on. */
+    for (i = 0; c->params && i < c->model->num_params; ++i)
+        if (c->params[i].device) halide_device_free(NULL, &c->params[i]);
     free(c->work);
     if (c->block) free(c->block);
 }

@@ -105,6 +105,11 @@ namespace {
 struct ConvTile {
     WindowTile w;
     bool in_registers = false;  // else the update accumulates in the output (old tile, any shape)
+    // The kernel taps innermost in the reduction, input channels outside them; else the input
+    // channels innermost. Taps innermost keep each step's weight vectors within a few KB (one
+    // input channel's taps) where channels innermost stride by a whole filter bank per step:
+    // 256 -> 256 @14: 262 -> 365 GFLOP/s, other 3x3 layers the same or a little faster.
+    bool taps_inner = true;
 };
 
 // The largest count <= wanted that divides `blocks`.
@@ -135,6 +140,7 @@ ConvTile conv_tile(const ir::Node& node, const Target& target, const SchedulePar
     const int pixels = p.get("pixels", std::min(8, (wide ? 21 : 12) / t.w.vectors));
     t.w.pixels = int(std::clamp<int64_t>(std::min(pixels, budget / t.w.vectors), 1, width));
     t.w.channels_outer = p.get("channels_outer", 0) != 0;
+    t.taps_inner = p.get("taps_inner", 1) != 0;
     return t;
 }
 
@@ -161,8 +167,12 @@ RVar sums_in_registers(Func conv, const ConvTile& t) {
     Var c = sums.args()[0], x = sums.args()[1], cb("cb"), ci("ci");
     sums.split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x);
     std::vector<VarOrRVar> order{ci, cb, x};
-    for (size_t i = 0; i + 1 < r.size(); ++i) order.push_back(r[i]);
-    order.push_back(whole);
+    if (t.taps_inner && r.size() == 3) {  // (input channel, kx, ky)
+        order.insert(order.end(), {r[1], whole, r[0]});
+    } else {
+        for (size_t i = 0; i + 1 < r.size(); ++i) order.push_back(r[i]);
+        order.push_back(whole);
+    }
     sums.update().split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x).reorder(order);
     return once;
 }
@@ -301,6 +311,12 @@ void schedule_dense(Func dense, const ir::Node& node, const Target& target,
     u.parallel(n);
 }
 
+void schedule_precomputed(Func f, const Target& target) {
+    std::vector<Var> a = f.args();
+    f.compute_root().vectorize(a[0], float_lanes(target), TailStrategy::GuardWithIf);
+    if (a.size() > 1) f.parallel(a.back());
+}
+
 std::vector<ScheduleParams> candidates(const ir::Node& node, const Target& target) {
     const int lanes = float_lanes(target);
     // Accumulators must stay in registers: 32 vector registers with AVX-512, 16 otherwise, a few
@@ -312,21 +328,28 @@ std::vector<ScheduleParams> candidates(const ir::Node& node, const Target& targe
     const int64_t blocks = (node.shape.channels() + lanes - 1) / lanes;
     switch (node.op) {
         case Op::conv2d: {
-            // Each distinct tile once: conv_tile() caps what the layer's channels allow.
-            std::set<std::tuple<int, int, bool>> seen;
-            for (int vectors : {1, 2, 3, 4})
-                for (int pixels : {2, 3, 4, 5, 6, 7, 8})
-                    for (int outer : {0, 1}) {
-                        const ConvTile t = conv_tile(
-                            node, target,
-                            {{{"vectors", vectors}, {"pixels", pixels}, {"channels_outer", outer}}});
-                        if (t.w.vectors * t.w.pixels > accumulators ||
-                            !seen.insert({t.w.vectors, t.w.pixels, outer}).second)
-                            continue;
-                        out.push_back({{{"vectors", t.w.vectors},
-                                        {"pixels", t.w.pixels},
-                                        {"channels_outer", outer}}});
-                    }
+            // Each distinct tile once (conv_tile() caps what the layer's channels allow), the
+            // default order of the reduction first, then the other; a single tap has no order.
+            const auto& attrs = std::get<Conv2dAttrs>(node.attrs);
+            const bool taps = attrs.window.kernel_w * attrs.window.kernel_h > 1;
+            std::set<std::tuple<int, int, int, int>> seen;
+            for (int taps_inner : {1, 0})
+                for (int outer : {0, 1})
+                    for (int vectors : {1, 2, 3, 4})
+                        for (int pixels : {2, 3, 4, 5, 6, 7, 8}) {
+                            ScheduleParams p{{{"vectors", vectors},
+                                              {"pixels", pixels},
+                                              {"channels_outer", outer},
+                                              {"taps_inner", taps_inner}}};
+                            const ConvTile t = conv_tile(node, target, p);
+                            if ((!taps || !t.in_registers) && !taps_inner) continue;
+                            if (t.w.vectors * t.w.pixels > accumulators ||
+                                !seen.insert({t.w.vectors, t.w.pixels, outer, taps_inner}).second)
+                                continue;
+                            p.values["vectors"] = t.w.vectors;
+                            p.values["pixels"] = t.w.pixels;
+                            out.push_back(p);
+                        }
             break;
         }
         case Op::dense:

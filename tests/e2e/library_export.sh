@@ -7,7 +7,8 @@
 #     (missing, truncated, corrupted, another model's, another version's) gets its error code and
 #     a message naming the file and byte.
 #   - Cross-compilation: arm-64-linux and wasm-32-wasmrt libraries hold only objects of that
-#     architecture (file) and define the C API (llvm-nm); GPU and unknown targets are refused.
+#     architecture (file) and define the C API (llvm-nm); a CUDA library links the same way and
+#     agrees with `infer` where a GPU exists; other GPU APIs and unknown targets are refused.
 #   - ResNet-18 and MobileNet-v2 with random torchvision weights: the library agrees with
 #     `<model> infer` and with PyTorch.
 #
@@ -173,6 +174,26 @@ for dir in arm64 wasm; do
 done
 echo "ok: the arm64 and wasm libraries define the C API"
 
+# A CUDA library: the kernels carry PTX and run on the GPU (the CUDA schedule templates); the host
+# side is the same plain C, and Halide's CUDA runtime opens libcuda with dlopen when a context
+# first runs: the archive still needs only libc, libm, libpthread and libdl. Where a CUDA device
+# exists it must agree with lenet5 infer; elsewhere a run must fail with the library's error code
+# and a message, not crash.
+"$lenet" export --weights lenet5.cnnp --out cuda --target host-cuda > /dev/null
+grep -q "Targets: .*cuda" cuda/lenet5.h || { echo "FAILED: cuda/lenet5.h names no CUDA target"; exit 1; }
+check_dependencies cuda/liblenet5.a
+link_check cuda lenet5
+cuda_status=0
+cuda/check infer - x4.f32 cuda4.f32 4 > cuda.json 2> cuda.err || cuda_status=$?
+if [ $cuda_status -eq 0 ]; then
+    same_outputs cuda4.f32 infer4.f32 "CUDA library (on this GPU) agrees with lenet5 infer"
+elif [ $cuda_status -eq 1 ] && ! ls /dev/nvidia[0-9]* > /dev/null 2>&1; then
+    grep -q "a generated kernel failed" cuda.err || { echo "FAILED: CUDA run without a GPU: $(cat cuda.err)"; exit 1; }
+    echo "ok: no CUDA device: the CUDA library's results were not checked here; a run fails cleanly: $(tail -1 cuda.err)"
+else
+    echo "FAILED: the CUDA library exited $cuda_status: $(cat cuda.err)"; exit 1
+fi
+
 # Refused requests leave the output folder as it was.
 expect_export_error() {  # PATTERN WHAT ARGS...
     local pattern=$1 what=$2
@@ -184,7 +205,8 @@ expect_export_error() {  # PATTERN WHAT ARGS...
     [ -z "$(ls -A refused 2> /dev/null)" ] || { echo "FAILED: $what left files: $(ls -A refused)"; exit 1; }
     echo "ok: $what: $(grep export: err.txt | head -1)"
 }
-expect_export_error "asks for a GPU" "a CUDA target" --target host-cuda
+expect_export_error "GPU API other than CUDA" "an OpenCL target" --target host-opencl
+expect_export_error "a CUDA library has CUDA variants only" "CPU and CUDA variants in one library" --target x86-64-linux,x86-64-linux-cuda
 expect_export_error "is not a Halide target" "an unknown target" --target x86-64-linux-bogus
 expect_export_error "differ in OS, architecture or bits" "targets of two architectures" --target x86-64-linux,arm-64-linux
 expect_export_error "the batch must be positive" "--max-batch 0" --max-batch 0
