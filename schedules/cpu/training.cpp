@@ -1,6 +1,7 @@
 // The default CPU schedule of the training step: every stage of the forward pass, the generated
 // backward pass and the loss computed once (compute_root), vectorized over its innermost pure
 // dimension and parallel over its outermost one, in every update too.
+#include <optional>
 #include <set>
 
 #include "compiler/lower/inference.h"
@@ -43,17 +44,50 @@ void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes)
 // FMAs hide each other's latency. fashion_cnn on 2 cores (profiled, machine shared): backward-data
 // of the 32->32 convolution went from 34 ms to 11 ms per batch of 64.
 // Tunable (records.h, training_key): strip (the unrolled strip, default the second extent if at
-// most 8, else 4) and fuse_tasks (1: tasks over the two outermost pure dimensions fused, for
-// more tasks than the outermost alone gives; default 0).
-void tile_update(Stage s, const std::vector<Var>& pure, const std::vector<RVar>& rvars, int lanes,
+// most 8, else 4), fuse_tasks (1: tasks over the two outermost pure dimensions fused, for more
+// tasks than the outermost alone gives; default 0) and registers (0: the tile accumulates in
+// memory; default 1, where the tile's vectors are whole).
+void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int first_extent,
                  int second_extent, const ScheduleParams& params) {
+    const std::vector<RVar> rvars = f.rvars(u);
+    Stage s = f.update(u);
     if (pure.size() < 2 || rvars.empty()) return vectorize_and_parallelize(s, pure, lanes);
     Var v0 = pure[0], vi(v0.name() + "_vi"), p1 = pure[1], p1i(p1.name() + "_ui");
     int strip = params.get("strip", second_extent > 0 && second_extent <= 8 ? second_extent : 4);
+    // The tile's sums in registers, as the inference convolution keeps them
+    // (cpu::schedule_conv2d): the reduction factored into a Func computed per tile, its loops
+    // unrolled, instead of a load and a store of the accumulator around every FMA. Only for an
+    // update over all of the Func's variables (rfactor needs its pure dimensions to be the
+    // Func's), the only update (a Func's compute_at names a loop of its last stage), and whole
+    // vectors: a partial vector's masked stores defeat the registers, and LeNet-5's 6-channel
+    // backward-data took twice as long that way as accumulating in memory.
+    const bool in_registers = params.get("registers", 1) != 0 && f.num_update_definitions() == 1 &&
+                              pure.size() == f.args().size() && first_extent > 0 &&
+                              first_extent % lanes == 0;
+    std::optional<RVar> once;
+    std::vector<RVar> tile_rvars = rvars;
+    if (in_registers) {
+        const Expr extent = f.function().update(u).schedule().rvars().back().extent;
+        RVar whole("r_whole");
+        once = RVar("r_once");
+        Var v("r_v");
+        Func sums = s.split(rvars.back(), *once, whole, extent).rfactor(*once, v);
+        sums.compute_at(f, *once);
+        for (int stage = -1; stage < 1; ++stage) {
+            Stage t = stage < 0 ? Stage(sums) : sums.update();
+            t.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
+            t.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
+        }
+        std::vector<VarOrRVar> inner{vi, p1i};
+        for (size_t i = 0; i + 1 < rvars.size(); ++i) inner.push_back(rvars[i]);
+        inner.push_back(whole);
+        sums.update().reorder(inner);
+        tile_rvars = {*once};
+    }
     s.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
     s.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
     std::vector<VarOrRVar> order{vi, p1i};
-    for (const RVar& r : rvars) order.push_back(r);
+    for (const RVar& r : tile_rvars) order.push_back(r);
     for (const Var& p : pure) order.push_back(p);
     s.reorder(order);
     if (params.get("fuse_tasks", 0) && pure.size() >= 3) {
@@ -159,6 +193,7 @@ std::vector<ScheduleParams> training_candidates() {
     std::vector<ScheduleParams> out;
     for (int strip : {2, 4, 8})
         for (int fuse : {0, 1}) out.push_back({{{"strip", strip}, {"fuse_tasks", fuse}}});
+    out.push_back({{{"registers", 0}}});
     return out;
 }
 
@@ -206,7 +241,7 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         for (int u = 0; u < f.num_update_definitions(); ++u) {
             std::vector<Var> pure = pure_vars_of_update(f, u);
             if (tiled)
-                tile_update(f.update(u), pure, f.rvars(u), lanes, second, params);
+                tile_update(f, u, pure, lanes, first, second, params);
             else
                 vectorize_and_parallelize(f.update(u), pure, lanes);
         }
@@ -214,6 +249,11 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
     }
     if (graph) {
         bound_channels(*graph, stages, log);
+        // The sums of register tiles (tile_update) are Funcs of their own now: they read the
+        // weights, and so they get the transposed copy.
+        for (const Func& out : outputs)
+            for (const auto& [name, fn] : Internal::find_transitive_calls(out.function()))
+                stages.emplace(name, fn);
         transpose_conv_weights(*graph, stages, log);
     }
     return log;

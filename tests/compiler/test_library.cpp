@@ -78,8 +78,11 @@ TEST_CASE("export refuses requests it cannot build, naming the target or value a
 
     r.targets = {"x86-64-linux-bogus"};
     CHECK(refusal(r).find("'x86-64-linux-bogus' is not a Halide target") != std::string::npos);
-    r.targets = {"host-cuda"};
-    CHECK(refusal(r).find("target host-cuda asks for a GPU") != std::string::npos);
+    r.targets = {"host-opencl"};
+    CHECK(refusal(r).find("target host-opencl asks for a GPU API other than CUDA") !=
+          std::string::npos);
+    r.targets = {"x86-64-linux", "x86-64-linux-cuda"};
+    CHECK(refusal(r).find("a CUDA library has CUDA variants only") != std::string::npos);
     r.targets = {"x86-64-linux", "arm-64-linux"};
     CHECK(refusal(r).find("targets x86-64-linux and arm-64-linux differ") != std::string::npos);
     r.targets = {"x86-64-linux-avx2", "x86-64-linux-avx2"};
