@@ -18,8 +18,8 @@ int float_lanes(const Halide::Target& target);
 // images run in parallel.
 // Parameters: vectors (channel vectors per tile, default 3 with AVX-512, else 2), pixels (per
 // tile, 7 with AVX-512), channels_outer (default 0: the loop over channel blocks inside the loop
-// over pixel tiles), taps_inner (default 1: the kernel taps innermost in the reduction, the
-// input channels outside them; 0: the input channels innermost).
+// over pixel tiles), taps_inner (default 0: the input channels innermost in the reduction; 1:
+// the kernel taps innermost, the input channels outside them).
 void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
                      const ScheduleParams& params = {});
 
