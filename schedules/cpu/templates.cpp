@@ -94,10 +94,6 @@ WindowTile window_tile(const ir::Node& node, const Target& target, const Schedul
     return t;
 }
 
-}  // namespace
-
-namespace {
-
 // The register tile of a convolution whose output channels fill vectors: `vectors` vectors of
 // `lanes` channels x `pixels` pixels of a row. The channels must be whole vectors and the vectors
 // whole tiles: the tile's sums are a Func of their own whose loops are unrolled, which needs a
@@ -109,9 +105,9 @@ struct ConvTile {
     // default) the input channels innermost. Taps innermost keep each step's weight vectors
     // within a few KB (one input channel's taps) where channels innermost stride by a whole
     // filter bank per step: 256 -> 256 @14 went from 262 to 365 GFLOP/s in a JIT probe, other
-    // 3x3 layers the same or a little faster. Not the default: its order of the float32 sums put
-    // Inception-v3 (batch 1) 1.2x beyond the numerics test's bound against PyTorch, where input
-    // channels innermost stay within it (0.97). The tuner tries it per layer.
+    // 3x3 layers the same or a little faster. Not the default: with its order of the float32 sums
+    // Inception-v3 (batch 1) came out 1.2x beyond the numerics test's bound against PyTorch's
+    // float32 result (input channels innermost: 0.97). The tuner tries it per layer.
     bool taps_inner = false;
 };
 
