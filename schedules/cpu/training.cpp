@@ -1,7 +1,6 @@
 // The default CPU schedule of the training step: every stage of the forward pass, the generated
 // backward pass and the loss computed once (compute_root), vectorized over its innermost pure
 // dimension and parallel over its outermost one, in every update too.
-#include <optional>
 #include <set>
 
 #include "compiler/lower/inference.h"
@@ -64,28 +63,27 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int fir
     const bool in_registers = params.get("registers", 1) != 0 && f.num_update_definitions() == 1 &&
                               pure.size() == f.args().size() && first_extent > 0 &&
                               first_extent % lanes == 0;
-    std::optional<RVar> once;
+    // Lanes of the first dimension times an unrolled strip of the second.
+    auto tile = [&](Stage t) {
+        t.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
+        t.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
+    };
     std::vector<RVar> tile_rvars = rvars;
     if (in_registers) {
         const Expr extent = f.function().update(u).schedule().rvars().back().extent;
-        RVar whole("r_whole");
-        once = RVar("r_once");
+        RVar once("r_once"), whole("r_whole");
         Var v("r_v");
-        Func sums = s.split(rvars.back(), *once, whole, extent).rfactor(*once, v);
-        sums.compute_at(f, *once);
-        for (int stage = -1; stage < 1; ++stage) {
-            Stage t = stage < 0 ? Stage(sums) : sums.update();
-            t.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
-            t.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
-        }
+        Func sums = s.split(rvars.back(), once, whole, extent).rfactor(once, v);
+        sums.compute_at(f, once);
+        tile(sums);
+        tile(sums.update());
         std::vector<VarOrRVar> inner{vi, p1i};
         for (size_t i = 0; i + 1 < rvars.size(); ++i) inner.push_back(rvars[i]);
         inner.push_back(whole);
         sums.update().reorder(inner);
-        tile_rvars = {*once};
+        tile_rvars = {once};
     }
-    s.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
-    s.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
+    tile(s);
     std::vector<VarOrRVar> order{vi, p1i};
     for (const RVar& r : tile_rvars) order.push_back(r);
     for (const Var& p : pure) order.push_back(p);
