@@ -12,7 +12,7 @@ namespace cnnc::schedules {
 
 // Bumped whenever a template reads its parameters differently: records of another revision are
 // ignored (with a warning), never misapplied.
-inline constexpr int template_revision = 3;
+inline constexpr int template_revision = 4;
 
 // A template's tunable parameters by name ("vectors", "pixels", ...); a template falls back to
 // its default for any name not given.

@@ -1,6 +1,7 @@
 // The default CPU schedule of the training step: every stage of the forward pass, the generated
 // backward pass and the loss computed once (compute_root), vectorized over its innermost pure
 // dimension and parallel over its outermost one, in every update too.
+#include <algorithm>
 #include <set>
 
 #include "compiler/lower/inference.h"
@@ -28,6 +29,14 @@ std::vector<Var> pure_vars_of_update(const Func& f, int update) {
     return out;
 }
 
+// The Func a stage computes or differentiates: "conv2d_1_padded$1_0_d_def__" -> "conv2d_1_padded".
+std::string base_name(const std::string& name) {
+    std::string base = name.substr(0, name.find('$'));
+    size_t d = base.find("_d_def__");
+    if (d != std::string::npos) base = base.substr(0, base.rfind('_', d - 1));
+    return base;
+}
+
 // Vector lanes over the innermost pure dimension, with guards so that any extent works (the
 // batch may be partial, channels may be few); tasks over the outermost.
 void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes) {
@@ -37,22 +46,130 @@ void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes)
     if (pure.size() > 1) s.parallel(pure.back());
 }
 
+// The extents of a gradient's first three dimensions where they are known (0 where not): a
+// parameter's are exact, an activation's channels are.
+struct Extents {
+    int first = 0, second = 0, third = 0, last = 0;
+};
+
 // The gradients of a convolution (weights: a sum over pixels and images; backward-data: a sum over
 // output channels and taps) keep a register tile of accumulators across their whole reduction:
-// lanes of the innermost pure dimension times an unrolled strip of the next, so that independent
-// FMAs hide each other's latency. fashion_cnn on 2 cores (profiled, machine shared): backward-data
-// of the 32->32 convolution went from 34 ms to 11 ms per batch of 64.
-// Tunable (records.h, training_key): strip (the unrolled strip, default the second extent if at
-// most 8, else 4), fuse_tasks (1: tasks over the two outermost pure dimensions fused, for more
-// tasks than the outermost alone gives; default 0) and registers (0: the tile accumulates in
-// memory; default 1, where the tile's vectors are whole).
-void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int first_extent,
-                 int second_extent, const ScheduleParams& params) {
+// `vectors` vectors of the innermost pure dimension times an unrolled strip of the next (and, for
+// a weight's gradient, of the third: a whole kernel of taps), so that enough independent FMAs
+// hide each other's latency and each loaded value feeds several of them. fashion_cnn on 2 cores
+// (profiled, machine shared): backward-data of the 32->32 convolution went from 34 ms to 11 ms
+// per batch of 64 with one vector times 4 pixels; its weight gradient, 3 accumulators (16
+// channels x 3 taps) before, is one of 2 x 3 x 3.
+// Tunable (records.h, training_key): vectors, strip (default the second extent if at most 8,
+// else 4), strip2 (the third dimension's), image_block (a weight gradient's, below), fuse_tasks
+// (1: tasks over the two outermost pure dimensions fused, for more tasks than the outermost alone
+// gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
+// and registers (0: the tile accumulates in memory; default 1, where the tile's vectors are
+// whole).
+struct UpdateTile {
+    int vectors = 1, strip = 4, strip2 = 1;
+};
+
+// What a tiled update computes: an activation's gradient (or a convolution), a weight's gradient
+// (its second and third dimensions a kernel's taps), or a dense layer's matrix product (its
+// second dimension the images: a strip of 8 reads each weight vector once per 8 images).
+// dense_input: the gradient of a dense layer's input, whose channels index the weights across
+// their rows.
+enum class Role { activation, weight, matrix, dense_input };
+
+UpdateTile update_tile(const Extents& e, int lanes, bool in_registers, bool has_third, Role role,
+                       const ScheduleParams& params) {
+    // Accumulators that fit the vector registers with room for the operands: 32 with AVX-512, 16
+    // otherwise.
+    const int budget = lanes == 16 ? 25 : 12;
+    UpdateTile t;
+    const int default_strip = role == Role::matrix ? 8 : 4;
+    t.strip = params.get("strip", e.second > 0 && e.second <= 8 ? e.second : default_strip);
+    t.vectors = params.get("vectors", in_registers && e.first % (2 * lanes) == 0 &&
+                                              2 * t.strip <= budget ? 2 : 1);
+    const int whole_kernel = has_third && e.third > 0 && e.third <= 8 ? e.third : 1;
+    t.strip2 = params.get("strip2", t.vectors * t.strip * whole_kernel <= budget ? whole_kernel : 1);
+    return t;
+}
+
+// Channels that do not fill whole vectors, and few enough to unroll.
+bool few_channels(int channels, int lanes) {
+    return channels > 0 && channels <= 8 && channels % lanes != 0;
+}
+
+// Few channels (LeNet-5's 6), or channels that index a dense layer's weights across their rows:
+// vectors of channels would be mostly masked (and masked stores keep the sums out of registers),
+// or gathered. Vectors of images instead: a strip of channels of a pixel unrolled (all of them
+// where they are few), each a vector of `lanes` images, its sum over the whole reduction in
+// registers. The operands indexed by image (all but the parameters) are read through copies
+// that store the images innermost, for contiguous vector loads; the result's stores are
+// scattered, once per sum. Tasks over rows (over channel strips for a flat input).
+void tile_over_images(Func f, int u, const std::vector<Var>& pure, int lanes, int channels,
+                      const std::set<std::string>& parameters) {
+    Stage s = f.update(u);
+    const std::vector<RVar> rvars = f.rvars(u);
+    Var c = pure.front(), n = pure.back(), ni(n.name() + "_vi"), cu(c.name() + "_ui"), v("r_v");
+    RVar once("r_once"), whole("r_whole");
+    const int strip = std::min(channels, 8);
+    const Expr extent = f.function().update(u).schedule().rvars().back().extent;
+    Func sums = s.split(rvars.back(), once, whole, extent).rfactor(once, v);
+    sums.compute_at(f, once);
+    auto tile = [&](Stage t) {
+        t.split(n, n, ni, lanes, TailStrategy::GuardWithIf).vectorize(ni);
+        t.split(c, c, cu, strip, TailStrategy::GuardWithIf).unroll(cu);
+    };
+    std::vector<Var> storage = sums.args();
+    std::rotate(storage.begin(), std::find_if(storage.begin(), storage.end(),
+                                              [&](const Var& a) { return a.same_as(n); }),
+                storage.end());
+    // Images innermost, each channel's sums one whole vector; held in registers (the tail tile's
+    // size varies, and its allocation would otherwise be sized at run time, in memory).
+    sums.reorder_storage(storage).align_storage(n, lanes).store_in(MemoryType::Register);
+    tile(sums);
+    tile(sums.update());
+    std::vector<VarOrRVar> inner{ni, cu};
+    for (size_t i = 0; i + 1 < rvars.size(); ++i) inner.push_back(rvars[i]);
+    inner.push_back(whole);
+    sums.update().reorder(inner);
+    tile(s);
+    const Var tasks = pure.size() >= 3 ? pure[pure.size() - 2] : c;
+    std::vector<VarOrRVar> order{ni, cu, once};
+    if (!tasks.same_as(c)) order.push_back(c);
+    for (size_t i = 1; i + 2 < pure.size(); ++i) order.push_back(pure[i]);
+    order.push_back(n);
+    order.push_back(tasks);
+    s.reorder(order).parallel(tasks);
+    for (const auto& [name, fn] : Internal::find_direct_calls(sums.function())) {
+        if (name == sums.name() || parameters.count(base_name(name)) || fn.dimensions() < 2)
+            continue;
+        Func copy = Func(fn).in(sums);
+        std::vector<Var> a = copy.args(), images_first{a.back()};
+        images_first.insert(images_first.end(), a.begin(), a.end() - 1);
+        Var av(a.back().name() + "_vi");
+        copy.compute_root().reorder_storage(images_first);
+        copy.reorder(std::vector<VarOrRVar>(images_first.begin(), images_first.end()));
+        copy.split(a.back(), a.back(), av, lanes, TailStrategy::GuardWithIf).vectorize(av);
+        copy.parallel(a[a.size() - 2]);
+    }
+}
+
+// `lanes`: of the channel vectors (fewer where the channels are few); `full_lanes`: the target's.
+void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int full_lanes,
+                 const Extents& extents, Role role, const std::set<std::string>& parameters,
+                 const ScheduleParams& params) {
+    const bool is_weight = role == Role::weight;
     const std::vector<RVar> rvars = f.rvars(u);
     Stage s = f.update(u);
     if (pure.size() < 2 || rvars.empty()) return vectorize_and_parallelize(s, pure, lanes);
-    Var v0 = pure[0], vi(v0.name() + "_vi"), p1 = pure[1], p1i(p1.name() + "_ui");
-    int strip = params.get("strip", second_extent > 0 && second_extent <= 8 ? second_extent : 4);
+    if (role == Role::activation && few_channels(extents.first, lanes) && pure.size() >= 3 &&
+        pure.size() == f.args().size() && f.num_update_definitions() == 1 &&
+        params.get("images", 1) != 0)
+        return tile_over_images(f, u, pure, full_lanes, extents.first, parameters);
+    if (role == Role::dense_input)
+        return pure.size() == f.args().size() && f.num_update_definitions() == 1 &&
+                       extents.first > 0 && params.get("images", 1) != 0
+                   ? tile_over_images(f, u, pure, full_lanes, extents.first, parameters)
+                   : vectorize_and_parallelize(s, pure, lanes);
     // The tile's sums in registers, as the inference convolution keeps them
     // (cpu::schedule_conv2d): the reduction factored into a Func computed per tile, its loops
     // unrolled, instead of a load and a store of the accumulator around every FMA. Only for an
@@ -61,34 +178,58 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int fir
     // vectors: a partial vector's masked stores defeat the registers, and LeNet-5's 6-channel
     // backward-data took twice as long that way as accumulating in memory.
     const bool in_registers = params.get("registers", 1) != 0 && f.num_update_definitions() == 1 &&
-                              pure.size() == f.args().size() && first_extent > 0 &&
-                              first_extent % lanes == 0;
-    // Lanes of the first dimension times an unrolled strip of the second.
+                              pure.size() == f.args().size() && extents.first > 0 &&
+                              extents.first % lanes == 0;
+    // A weight's third dimension is a kernel row; an activation's is a row of pixels, and the
+    // last pure dimension stays for the tasks.
+    const bool has_third = is_weight && pure.size() >= 4;
+    UpdateTile shape = update_tile(extents, lanes, in_registers, has_third, role, params);
+    if (in_registers && extents.first % (lanes * shape.vectors) != 0) shape.vectors = 1;
+    Var v0 = pure[0], vi(v0.name() + "_vi"), vv(v0.name() + "_vv");
+    Var p1 = pure[1], p1i(p1.name() + "_ui");
+    Var p2 = pure.size() >= 3 ? pure[2] : Var(), p2i(p2.name() + "_ui");
+    const bool third = has_third && shape.strip2 > 1;
+    // Vectors of the first dimension times an unrolled strip of the second (and of the third).
     auto tile = [&](Stage t) {
-        t.split(v0, v0, vi, lanes, TailStrategy::GuardWithIf).vectorize(vi);
-        t.split(p1, p1, p1i, strip, TailStrategy::GuardWithIf).unroll(p1i);
+        t.split(v0, v0, vi, lanes * shape.vectors, TailStrategy::GuardWithIf);
+        if (shape.vectors > 1) t.split(vi, vv, vi, lanes).unroll(vv);
+        t.vectorize(vi);
+        t.split(p1, p1, p1i, shape.strip, TailStrategy::GuardWithIf).unroll(p1i);
+        if (third) t.split(p2, p2, p2i, shape.strip2, TailStrategy::GuardWithIf).unroll(p2i);
     };
+    std::vector<VarOrRVar> tile_vars{vi};
+    if (shape.vectors > 1) tile_vars.push_back(vv);
+    tile_vars.push_back(p1i);
+    if (third) tile_vars.push_back(p2i);
     std::vector<RVar> tile_rvars = rvars;
+    // A weight's gradient sums over a block of images at a time, every tile of the block before
+    // the next block: the block's output gradients (the vector operand) stay in cache for all
+    // the input channels instead of streaming the whole batch's once per channel.
+    const int block = is_weight && in_registers ? params.get("image_block", 4) : 0;
+    RVar once("r_once"), whole("r_whole");
     if (in_registers) {
-        const Expr extent = f.function().update(u).schedule().rvars().back().extent;
-        RVar once("r_once"), whole("r_whole");
+        const Expr extent =
+            block > 0 ? Expr(block) : f.function().update(u).schedule().rvars().back().extent;
         Var v("r_v");
         Func sums = s.split(rvars.back(), once, whole, extent).rfactor(once, v);
-        sums.compute_at(f, once);
+        sums.compute_at(block > 0 ? LoopLevel(f, v0) : LoopLevel(f, once));
         tile(sums);
         tile(sums.update());
-        std::vector<VarOrRVar> inner{vi, p1i};
+        std::vector<VarOrRVar> inner = tile_vars;
         for (size_t i = 0; i + 1 < rvars.size(); ++i) inner.push_back(rvars[i]);
         inner.push_back(whole);
         sums.update().reorder(inner);
         tile_rvars = {once};
     }
     tile(s);
-    std::vector<VarOrRVar> order{vi, p1i};
-    for (const RVar& r : tile_rvars) order.push_back(r);
+    std::vector<VarOrRVar> order = tile_vars;
+    if (block == 0)
+        for (const RVar& r : tile_rvars) order.push_back(r);
     for (const Var& p : pure) order.push_back(p);
+    if (block > 0) order.push_back(once);
     s.reorder(order);
-    if (params.get("fuse_tasks", 0) && pure.size() >= 3) {
+    const bool few_tasks = extents.last > 0 && extents.last < 4;
+    if (params.get("fuse_tasks", few_tasks ? 1 : 0) && pure.size() >= 3) {
         Var tasks("tasks");
         s.fuse(pure[pure.size() - 2], pure.back(), tasks).parallel(tasks);
     } else {
@@ -96,18 +237,36 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int fir
     }
 }
 
-// Convolutions and the stages that differentiate them: their weights and (padded) inputs.
-std::set<std::string> convolution_gradients(const ir::Graph& g) {
-    std::set<std::string> out;
+// The Funcs whose reductions get register tiles, by what they compute: convolutions, and the
+// gradients of their weights and (padded) inputs; dense layers' forward matrix products and their
+// inputs' gradients.
+std::map<std::string, Role> tiled_reductions(const ir::Graph& g) {
+    std::map<std::string, Role> out;
     for (const ir::Node& n : g.nodes) {
+        if (n.op == Op::dense) {
+            out[lower::func_name(n)] = Role::matrix;
+            const ir::Node& in = g.node(ir::value_source(g, n, n.inputs[0]));
+            if (in.op != Op::input) out[lower::func_name(in)] = Role::dense_input;
+        }
         if (n.op != Op::conv2d) continue;
-        out.insert(lower::func_name(n));  // the forward pass: the same reduction shape
-        out.insert(lower::argument_name(n.name + ".weight") + "_f");
-        out.insert(n.name + "_padded");
-        out.insert(g.node(n.inputs[0]).op == Op::input ? "input"
-                                                        : lower::func_name(g.node(n.inputs[0])));
+        out[lower::func_name(n)] = Role::activation;  // the forward pass: the same reduction shape
+        out[lower::argument_name(n.name + ".weight") + "_f"] = Role::weight;
+        out[n.name + "_padded"] = Role::activation;
+        out[g.node(n.inputs[0]).op == Op::input ? "input"
+                                                : lower::func_name(g.node(n.inputs[0]))] =
+            Role::activation;
     }
     return out;
+}
+
+// Whether stage `name` (of Func `base`) is one of those reductions: a convolution's forward pass
+// or a gradient of one of its tensors; a dense layer's forward pass, and the gradient of its input.
+bool is_tiled(const std::string& name, const std::string& base, Role role) {
+    const bool gradient = name.find("_d_def__") != std::string::npos;
+    const bool forward = base.size() > 4 && base.compare(base.size() - 4, 4, "_out") == 0;
+    if (role == Role::matrix) return forward && !gradient;
+    if (role == Role::dense_input) return gradient;
+    return forward || gradient;
 }
 
 // Stages that only read buffers (copies of inputs made for autodiff, an adjoint summed from
@@ -152,13 +311,6 @@ void transpose_conv_weights(const ir::Graph& g, std::map<std::string, Internal::
     }
 }
 
-// The Func a stage computes or differentiates: "conv2d_1_padded$1_0_d_def__" -> "conv2d_1_padded".
-std::string base_name(const std::string& name) {
-    std::string base = name.substr(0, name.find('$'));
-    size_t d = base.find("_d_def__");
-    if (d != std::string::npos) base = base.substr(0, base.rfind('_', d - 1));
-    return base;
-}
 
 // Channel counts are exact for every activation and its gradient. Declaring them lets Halide drop
 // the range checks and clamps that autodiff wraps around its scatters (they turned the weight reads
@@ -191,6 +343,9 @@ std::vector<ScheduleParams> training_candidates() {
     std::vector<ScheduleParams> out;
     for (int strip : {2, 4, 8})
         for (int fuse : {0, 1}) out.push_back({{{"strip", strip}, {"fuse_tasks", fuse}}});
+    out.push_back({{{"vectors", 1}}});
+    out.push_back({{{"image_block", 16}}});
+    out.push_back({{{"strip2", 1}}});
     out.push_back({{{"registers", 0}}});
     return out;
 }
@@ -209,16 +364,20 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
     std::string log;
     // Parameter gradients have the parameter's extents: the strip can cover a kernel row exactly,
     // and few channels (LeNet's 6) get narrower vectors instead of mostly masked wide ones.
-    std::map<std::string, std::pair<int, int>> extents;
+    std::map<std::string, Extents> extents;
+    std::set<std::string> parameters;
     if (graph) {
-        for (const ir::Param& p : graph->params)
-            extents[lower::argument_name(p.name) + "_f"] = {
-                int(p.extents[0]), p.extents.rank >= 2 ? int(p.extents[1]) : 0};
+        for (const ir::Param& p : graph->params) {
+            auto extent = [&](int d) { return p.extents.rank > d ? int(p.extents[d]) : 0; };
+            const std::string name = lower::argument_name(p.name) + "_f";
+            extents[name] = {extent(0), extent(1), extent(2), extent(p.extents.rank - 1)};
+            parameters.insert(name);
+        }
         for (const auto& [base, channels] : activation_channels(*graph))
-            extents[base] = {int(channels), 0};
+            extents[base] = {int(channels), 0, 0};
     }
-    const std::set<std::string> conv_grads =
-        graph ? convolution_gradients(*graph) : std::set<std::string>{};
+    const std::map<std::string, Role> tiled =
+        graph ? tiled_reductions(*graph) : std::map<std::string, Role>{};
     for (auto& [name, fn] : stages) {
         Func f(fn);
         if (is_wrapper(fn) && !is_output(outputs, name)) {
@@ -228,18 +387,17 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         }
         const std::string base = base_name(name);
         auto known = extents.find(base);
-        const int first = known == extents.end() ? 0 : known->second.first;
-        const int second = known == extents.end() ? 0 : known->second.second;
+        const Extents e = known == extents.end() ? Extents{} : known->second;
+        const int first = e.first;
         const int lanes = first >= full_lanes || first == 0 ? full_lanes : first >= 8 ? 8 : 4;
         f.compute_root();
         vectorize_and_parallelize(f, f.args(), lanes);
-        const bool tiled = conv_grads.count(base) &&
-                           (name.find("_d_def__") != std::string::npos ||
-                            base.size() > 4 && base.compare(base.size() - 4, 4, "_out") == 0);
+        auto role = tiled.find(base);
+        const bool tile = role != tiled.end() && is_tiled(name, base, role->second);
         for (int u = 0; u < f.num_update_definitions(); ++u) {
             std::vector<Var> pure = pure_vars_of_update(f, u);
-            if (tiled)
-                tile_update(f, u, pure, lanes, first, second, params);
+            if (tile)
+                tile_update(f, u, pure, lanes, full_lanes, e, role->second, parameters, params);
             else
                 vectorize_and_parallelize(f.update(u), pure, lanes);
         }
