@@ -66,6 +66,10 @@ struct Extents {
 // gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
 // and registers (0: the tile accumulates in memory; default 1, where the tile's vectors are
 // whole).
+// Accumulators that fit the vector registers with room for the operands: 32 registers with
+// AVX-512 (16 lanes), 16 otherwise.
+int accumulator_budget(int lanes) { return lanes == 16 ? 25 : 12; }
+
 struct UpdateTile {
     int vectors = 1, strip = 4, strip2 = 1;
 };
@@ -79,9 +83,7 @@ enum class Role { activation, weight, matrix, dense_input };
 
 UpdateTile update_tile(const Extents& e, int lanes, bool in_registers, bool has_third, Role role,
                        const ScheduleParams& params) {
-    // Accumulators that fit the vector registers with room for the operands: 32 with AVX-512, 16
-    // otherwise.
-    const int budget = lanes == 16 ? 25 : 12;
+    const int budget = accumulator_budget(lanes);
     UpdateTile t;
     const int default_strip = role == Role::matrix ? 8 : 4;
     t.strip = params.get("strip", e.second > 0 && e.second <= 8 ? e.second : default_strip);
@@ -95,6 +97,31 @@ UpdateTile update_tile(const Extents& e, int lanes, bool in_registers, bool has_
 // Channels that do not fill whole vectors, and few enough to unroll.
 bool few_channels(int channels, int lanes) {
     return channels > 0 && channels <= 8 && channels % lanes != 0;
+}
+
+// The operands of `sums` indexed by image (all but the parameters) read through copies made once,
+// which store the images innermost: vectors of images load contiguously.
+void read_images_innermost(Func sums, int lanes, const std::set<std::string>& parameters) {
+    for (const auto& [name, fn] : Internal::find_direct_calls(sums.function())) {
+        if (name == sums.name() || parameters.count(base_name(name)) || fn.dimensions() < 2)
+            continue;
+        Func copy = Func(fn).in(sums);
+        std::vector<Var> a = copy.args(), images_first{a.back()};
+        images_first.insert(images_first.end(), a.begin(), a.end() - 1);
+        Var av(a.back().name() + "_vi");
+        copy.compute_root().reorder_storage(images_first);
+        copy.reorder(std::vector<VarOrRVar>(images_first.begin(), images_first.end()));
+        copy.split(a.back(), a.back(), av, lanes, TailStrategy::GuardWithIf).vectorize(av);
+        copy.parallel(a[a.size() - 2]);
+    }
+}
+
+// Storage order with `first` innermost, the others in their order.
+std::vector<Var> innermost(std::vector<Var> args, const Var& first) {
+    std::rotate(args.begin(),
+                std::find_if(args.begin(), args.end(), [&](const Var& a) { return a.same_as(first); }),
+                args.end());
+    return args;
 }
 
 // Few channels (LeNet-5's 6), or channels that index a dense layer's weights across their rows:
@@ -118,13 +145,10 @@ void tile_over_images(Func f, int u, const std::vector<Var>& pure, int lanes, in
         t.split(n, n, ni, lanes, TailStrategy::GuardWithIf).vectorize(ni);
         t.split(c, c, cu, strip, TailStrategy::GuardWithIf).unroll(cu);
     };
-    std::vector<Var> storage = sums.args();
-    std::rotate(storage.begin(), std::find_if(storage.begin(), storage.end(),
-                                              [&](const Var& a) { return a.same_as(n); }),
-                storage.end());
     // Images innermost, each channel's sums one whole vector; held in registers (the tail tile's
     // size varies, and its allocation would otherwise be sized at run time, in memory).
-    sums.reorder_storage(storage).align_storage(n, lanes).store_in(MemoryType::Register);
+    sums.reorder_storage(innermost(sums.args(), n)).align_storage(n, lanes);
+    sums.store_in(MemoryType::Register);
     tile(sums);
     tile(sums.update());
     std::vector<VarOrRVar> inner{ni, cu};
@@ -139,18 +163,37 @@ void tile_over_images(Func f, int u, const std::vector<Var>& pure, int lanes, in
     order.push_back(n);
     order.push_back(tasks);
     s.reorder(order).parallel(tasks);
-    for (const auto& [name, fn] : Internal::find_direct_calls(sums.function())) {
-        if (name == sums.name() || parameters.count(base_name(name)) || fn.dimensions() < 2)
-            continue;
-        Func copy = Func(fn).in(sums);
-        std::vector<Var> a = copy.args(), images_first{a.back()};
-        images_first.insert(images_first.end(), a.begin(), a.end() - 1);
-        Var av(a.back().name() + "_vi");
-        copy.compute_root().reorder_storage(images_first);
-        copy.reorder(std::vector<VarOrRVar>(images_first.begin(), images_first.end()));
-        copy.split(a.back(), a.back(), av, lanes, TailStrategy::GuardWithIf).vectorize(av);
-        copy.parallel(a[a.size() - 2]);
+    read_images_innermost(sums, lanes, parameters);
+}
+
+// A weight's gradient with few output channels (LeNet-5's first layer: 6, of 1 input channel): its
+// sum over images, rows and columns split by image into `lanes` partial sums, vectorized over
+// those lanes with the channels and a strip of the kernel's columns unrolled, then added across
+// the lanes (once per weight). Operands as in tile_over_images; tasks over the kernel's rows.
+void weight_gradient_over_images(Func f, int u, const std::vector<Var>& pure, int lanes,
+                                 const Extents& extents, int budget,
+                                 const std::set<std::string>& parameters) {
+    Stage s = f.update(u);
+    const std::vector<RVar> rvars = f.rvars(u);
+    RVar outer("r_images"), inner("r_lane");
+    Var lane("r_lane_v"), c = pure[0], column = pure[1], row = pure[2];
+    Var cu(c.name() + "_ui"), columnu(column.name() + "_ui");
+    Func partial = s.split(rvars.back(), outer, inner, lanes, TailStrategy::GuardWithIf)
+                       .rfactor(inner, lane);
+    const int strip = std::max(1, std::min(extents.second, budget / extents.first));
+    partial.compute_root().reorder_storage(innermost(partial.args(), lane));
+    for (Stage t : {Stage(partial), partial.update()}) {
+        t.vectorize(lane);
+        t.split(c, c, cu, extents.first, TailStrategy::GuardWithIf).unroll(cu);
+        t.split(column, column, columnu, strip, TailStrategy::GuardWithIf).unroll(columnu);
     }
+    std::vector<VarOrRVar> order{lane, cu, columnu};
+    for (size_t i = 0; i + 1 < rvars.size(); ++i) order.push_back(rvars[i]);
+    order.push_back(outer);
+    for (const Var& p : pure) order.push_back(p);
+    partial.update().reorder(order).parallel(row);
+    vectorize_and_parallelize(s, pure, extents.first >= 8 ? 8 : 4);
+    read_images_innermost(partial, lanes, parameters);
 }
 
 // `lanes`: of the channel vectors (fewer where the channels are few); `full_lanes`: the target's.
@@ -165,6 +208,10 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int ful
         pure.size() == f.args().size() && f.num_update_definitions() == 1 &&
         params.get("images", 1) != 0)
         return tile_over_images(f, u, pure, full_lanes, extents.first, parameters);
+    if (role == Role::weight && few_channels(extents.first, lanes) && pure.size() == 4 &&
+        rvars.size() == 3 && extents.second > 0 && params.get("images", 1) != 0)
+        return weight_gradient_over_images(f, u, pure, full_lanes, extents,
+                                           accumulator_budget(full_lanes), parameters);
     if (role == Role::dense_input)
         return pure.size() == f.args().size() && f.num_update_definitions() == 1 &&
                        extents.first > 0 && params.get("images", 1) != 0
