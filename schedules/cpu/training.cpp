@@ -46,26 +46,12 @@ void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes)
     if (pure.size() > 1) s.parallel(pure.back());
 }
 
-// The extents of a gradient's first three dimensions where they are known (0 where not): a
-// parameter's are exact, an activation's channels are.
+// The extents of a gradient's first three dimensions and its last where they are known (0 where
+// not): a parameter's are exact, an activation's channels are.
 struct Extents {
     int first = 0, second = 0, third = 0, last = 0;
 };
 
-// The gradients of a convolution (weights: a sum over pixels and images; backward-data: a sum over
-// output channels and taps) keep a register tile of accumulators across their whole reduction:
-// `vectors` vectors of the innermost pure dimension times an unrolled strip of the next (and, for
-// a weight's gradient, of the third: a whole kernel of taps), so that enough independent FMAs
-// hide each other's latency and each loaded value feeds several of them. fashion_cnn on 2 cores
-// (profiled, machine shared): backward-data of the 32->32 convolution went from 34 ms to 11 ms
-// per batch of 64 with one vector times 4 pixels; its weight gradient, 3 accumulators (16
-// channels x 3 taps) before, is one of 2 x 3 x 3.
-// Tunable (records.h, training_key): vectors, strip (default the second extent if at most 8,
-// else 4), strip2 (the third dimension's), image_block (a weight gradient's, below), fuse_tasks
-// (1: tasks over the two outermost pure dimensions fused, for more tasks than the outermost alone
-// gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
-// and registers (0: the tile accumulates in memory; default 1, where the tile's vectors are
-// whole).
 // Accumulators that fit the vector registers with room for the operands: 32 registers with
 // AVX-512 (16 lanes), 16 otherwise.
 int accumulator_budget(int lanes) { return lanes == 16 ? 25 : 12; }
@@ -196,6 +182,21 @@ void weight_gradient_over_images(Func f, int u, const std::vector<Var>& pure, in
     read_images_innermost(partial, lanes, parameters);
 }
 
+// The gradients of a convolution (weights: a sum over pixels and images; backward-data: a sum over
+// output channels and taps) keep a register tile of accumulators across their whole reduction:
+// `vectors` vectors of the innermost pure dimension times an unrolled strip of the next (and, for
+// a weight's gradient, of the third: a whole kernel of taps), so that enough independent FMAs
+// hide each other's latency and each loaded value feeds several of them. fashion_cnn on 2 cores
+// (profiled, machine shared): backward-data of the 32->32 convolution went from 34 ms to 11 ms
+// per batch of 64 with one vector times 4 pixels; its weight gradient, 3 accumulators (16
+// channels x 3 taps) before, is one of 2 x 3 x 3.
+// Tunable (records.h, training_key): vectors, strip (default the second extent if at most 8,
+// else 4), strip2 (the third dimension's), image_block (a weight gradient's, below), images (0:
+// few channels keep vectors of channels, not of images: tile_over_images), fuse_tasks
+// (1: tasks over the two outermost pure dimensions fused, for more tasks than the outermost alone
+// gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
+// and registers (0: the tile accumulates in memory; default 1, where the tile's vectors are
+// whole).
 // `lanes`: of the channel vectors (fewer where the channels are few); `full_lanes`: the target's.
 void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int full_lanes,
                  const Extents& extents, Role role, const std::set<std::string>& parameters,
@@ -358,7 +359,6 @@ void transpose_conv_weights(const ir::Graph& g, std::map<std::string, Internal::
     }
 }
 
-
 // Channel counts are exact for every activation and its gradient. Declaring them lets Halide drop
 // the range checks and clamps that autodiff wraps around its scatters (they turned the weight reads
 // of backward-data into gathers), and size buffers exactly.
@@ -393,6 +393,7 @@ std::vector<ScheduleParams> training_candidates() {
     out.push_back({{{"vectors", 1}}});
     out.push_back({{{"image_block", 16}}});
     out.push_back({{{"strip2", 1}}});
+    out.push_back({{{"images", 0}}});
     out.push_back({{{"registers", 0}}});
     return out;
 }
