@@ -196,7 +196,7 @@ void weight_gradient_over_images(Func f, int u, const std::vector<Var>& pure, in
 // (1: tasks over the two outermost pure dimensions fused, for more tasks than the outermost alone
 // gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
 // and registers (0: the tile accumulates in memory; default 1, where the tile's vectors are
-// whole).
+// whole). And for the whole kernel: parallel (0: no loop in parallel; run_serially).
 // `lanes`: of the channel vectors (fewer where the channels are few); `full_lanes`: the target's.
 void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int full_lanes,
                  const Extents& extents, Role role, const std::set<std::string>& parameters,
@@ -386,6 +386,29 @@ void bound_channels(const ir::Graph& g, std::map<std::string, Internal::Function
 
 }  // namespace
 
+namespace {
+
+// A small kernel (LeNet-5's dense layers at batch 64) can spend more in the thread pool than in
+// its loops: with parallel=0 every loop of the kernel runs on the calling thread.
+void run_serially(const std::vector<Func>& outputs) {
+    std::map<std::string, Internal::Function> stages;
+    for (const Func& out : outputs) {
+        stages.emplace(out.name(), out.function());
+        for (const auto& [name, fn] : Internal::find_transitive_calls(out.function()))
+            stages.emplace(name, fn);
+    }
+    auto serial = [](Internal::Definition& d) {
+        for (Internal::Dim& dim : d.schedule().dims())
+            if (dim.for_type == Internal::ForType::Parallel) dim.for_type = Internal::ForType::Serial;
+    };
+    for (auto& [name, fn] : stages) {
+        serial(fn.definition());
+        for (int u = 0; u < int(fn.updates().size()); ++u) serial(fn.update(u));
+    }
+}
+
+}  // namespace
+
 std::vector<ScheduleParams> training_candidates() {
     std::vector<ScheduleParams> out;
     for (int strip : {2, 4, 8})
@@ -394,6 +417,7 @@ std::vector<ScheduleParams> training_candidates() {
     out.push_back({{{"image_block", 16}}});
     out.push_back({{{"strip2", 1}}});
     out.push_back({{{"images", 0}}});
+    out.push_back({{{"parallel", 0}}});
     out.push_back({{{"registers", 0}}});
     return out;
 }
@@ -459,6 +483,10 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
             for (const auto& [name, fn] : Internal::find_transitive_calls(out.function()))
                 stages.emplace(name, fn);
         transpose_conv_weights(*graph, stages, log);
+    }
+    if (params.get("parallel", 1) == 0) {
+        run_serially(outputs);
+        log += "every loop serial (parallel=0)\n";
     }
     return log;
 }

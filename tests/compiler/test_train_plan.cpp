@@ -162,7 +162,8 @@ void check_plan_matches_whole_step(const Model& m, int batch) {
     Step whole = run_whole_step(g, images, labels, params, 7);
     const std::vector<schedules::ScheduleParams> schedules{
         {},
-        {{{"vectors", 1}, {"strip", 2}, {"strip2", 1}, {"image_block", 2}, {"fuse_tasks", 1}}}};
+        {{{"vectors", 1}, {"strip", 2}, {"strip2", 1}, {"image_block", 2}, {"fuse_tasks", 1},
+          {"parallel", 0}}}};
     for (const schedules::ScheduleParams& schedule : schedules) {
         INFO("schedule: " << schedule.text());
         Step plan = run_plan(g, images, labels, params, 7, schedule);

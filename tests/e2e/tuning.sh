@@ -55,7 +55,10 @@ ls records/"$target"/train_backward-*.txt > /dev/null || fail "no train_backward
 "$compiler" --emit=stmt --records none > default.stmt 2> /dev/null
 cmp -s tuned1.stmt tuned2.stmt || fail "the same records compiled to different code"
 echo "ok: the same records compile to the same code"
-if [ "$(json_field layers_improved < tune.log)" -gt 0 ]; then
+# (The records as they are now: a run whose tuned whole measured slower wrote its improved
+# records back as the default.)
+if grep -h "^params: " records/"$target"/*.txt --exclude='train_*' | grep -qv "^params: default$"
+then
     cmp -s tuned1.stmt default.stmt && fail "tuned records did not change the code"
     echo "ok: tuned records change the code"
 fi
