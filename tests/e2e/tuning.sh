@@ -16,7 +16,8 @@ lenet="$build/bin/lenet5"
 fail() { echo "FAILED: $1"; exit 1; }
 compiler="$build/compilers/lenet5_compile"
 
-"$lenet" tune --inference-only --budget 60 --records records --json 2> tune.err | tee tune.log
+# 90 s: with 60 s one of the 7 layers was left undecided in a CI run on a busy machine.
+"$lenet" tune --inference-only --budget 90 --records records --json 2> tune.err | tee tune.log
 written=$(json_field records_written < tune.log)
 layers=$(json_field layers < tune.log)
 measured=$(json_field candidates_measured < tune.log)
