@@ -1,7 +1,9 @@
 // The default CPU schedule of the training step: every stage of the forward pass, the generated
 // backward pass and the loss computed once (compute_root), vectorized over its innermost pure
-// dimension and parallel over its outermost one, in every update too.
+// dimension and parallel over its outermost one, in every update too; convolutions, their
+// gradients and dense layers with register-tiled sums (tile_update).
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "compiler/lower/inference.h"
@@ -110,6 +112,23 @@ std::vector<Var> innermost(std::vector<Var> args, const Var& first) {
     return args;
 }
 
+// The update's reduction factored (rfactor) into a Func of its own over blocks of `extent` of its
+// last reduction variable (`once` numbers the blocks, `whole` runs inside one): computed per tile
+// with its loops unrolled, it keeps the tile's sums in registers instead of a load and a store of
+// each accumulator around every FMA. `tile` shapes both its stages; its update runs `tile_vars`
+// innermost, then the reduction.
+Func sums_per_tile(Stage s, const std::vector<RVar>& rvars, const Expr& extent, const RVar& once,
+                   const RVar& whole, const std::function<void(Stage)>& tile,
+                   std::vector<VarOrRVar> tile_vars) {
+    Func sums = s.split(rvars.back(), once, whole, extent).rfactor(once, Var("r_v"));
+    tile(sums);
+    tile(sums.update());
+    for (size_t i = 0; i + 1 < rvars.size(); ++i) tile_vars.push_back(rvars[i]);
+    tile_vars.push_back(whole);
+    sums.update().reorder(tile_vars);
+    return sums;
+}
+
 // Few channels (LeNet-5's 6), or channels that index a dense layer's weights across their rows:
 // vectors of channels would be mostly masked (and masked stores keep the sums out of registers),
 // or gathered. Vectors of images instead: a strip of channels of a pixel unrolled (all of them
@@ -121,26 +140,20 @@ void tile_over_images(Func f, int u, const std::vector<Var>& pure, int lanes, in
                       const std::set<std::string>& parameters) {
     Stage s = f.update(u);
     const std::vector<RVar> rvars = f.rvars(u);
-    Var c = pure.front(), n = pure.back(), ni(n.name() + "_vi"), cu(c.name() + "_ui"), v("r_v");
+    Var c = pure.front(), n = pure.back(), ni(n.name() + "_vi"), cu(c.name() + "_ui");
     RVar once("r_once"), whole("r_whole");
     const int strip = std::min(channels, 8);
-    const Expr extent = f.function().update(u).schedule().rvars().back().extent;
-    Func sums = s.split(rvars.back(), once, whole, extent).rfactor(once, v);
-    sums.compute_at(f, once);
     auto tile = [&](Stage t) {
         t.split(n, n, ni, lanes, TailStrategy::GuardWithIf).vectorize(ni);
         t.split(c, c, cu, strip, TailStrategy::GuardWithIf).unroll(cu);
     };
+    const Expr extent = f.function().update(u).schedule().rvars().back().extent;
+    Func sums = sums_per_tile(s, rvars, extent, once, whole, tile, {ni, cu});
+    sums.compute_at(f, once);
     // Images innermost, each channel's sums one whole vector; held in registers (the tail tile's
     // size varies, and its allocation would otherwise be sized at run time, in memory).
     sums.reorder_storage(innermost(sums.args(), n)).align_storage(n, lanes);
     sums.store_in(MemoryType::Register);
-    tile(sums);
-    tile(sums.update());
-    std::vector<VarOrRVar> inner{ni, cu};
-    for (size_t i = 0; i + 1 < rvars.size(); ++i) inner.push_back(rvars[i]);
-    inner.push_back(whole);
-    sums.update().reorder(inner);
     tile(s);
     const Var tasks = pure.size() >= 3 ? pure[pure.size() - 2] : c;
     std::vector<VarOrRVar> order{ni, cu, once};
@@ -205,29 +218,27 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int ful
     const std::vector<RVar> rvars = f.rvars(u);
     Stage s = f.update(u);
     if (pure.size() < 2 || rvars.empty()) return vectorize_and_parallelize(s, pure, lanes);
-    if (role == Role::activation && few_channels(extents.first, lanes) && pure.size() >= 3 &&
-        pure.size() == f.args().size() && f.num_update_definitions() == 1 &&
-        params.get("images", 1) != 0)
+    // An update over all of the Func's variables (rfactor needs its pure dimensions to be the
+    // Func's), and its only one (a Func's compute_at names a loop of its last stage).
+    const bool whole_update = pure.size() == f.args().size() && f.num_update_definitions() == 1;
+    const bool by_images = params.get("images", 1) != 0;
+    const bool few = few_channels(extents.first, lanes);
+    if (role == Role::activation && few && pure.size() >= 3 && whole_update && by_images)
         return tile_over_images(f, u, pure, full_lanes, extents.first, parameters);
-    if (role == Role::weight && few_channels(extents.first, lanes) && pure.size() == 4 &&
-        rvars.size() == 3 && extents.second > 0 && params.get("images", 1) != 0)
+    if (role == Role::weight && few && pure.size() == 4 && rvars.size() == 3 &&
+        extents.second > 0 && by_images)
         return weight_gradient_over_images(f, u, pure, full_lanes, extents,
                                            accumulator_budget(full_lanes), parameters);
     if (role == Role::dense_input)
-        return pure.size() == f.args().size() && f.num_update_definitions() == 1 &&
-                       extents.first > 0 && params.get("images", 1) != 0
+        return whole_update && extents.first > 0 && by_images
                    ? tile_over_images(f, u, pure, full_lanes, extents.first, parameters)
                    : vectorize_and_parallelize(s, pure, lanes);
-    // The tile's sums in registers, as the inference convolution keeps them
-    // (cpu::schedule_conv2d): the reduction factored into a Func computed per tile, its loops
-    // unrolled, instead of a load and a store of the accumulator around every FMA. Only for an
-    // update over all of the Func's variables (rfactor needs its pure dimensions to be the
-    // Func's), the only update (a Func's compute_at names a loop of its last stage), and whole
-    // vectors: a partial vector's masked stores defeat the registers, and LeNet-5's 6-channel
-    // backward-data took twice as long that way as accumulating in memory.
-    const bool in_registers = params.get("registers", 1) != 0 && f.num_update_definitions() == 1 &&
-                              pure.size() == f.args().size() && extents.first > 0 &&
-                              extents.first % lanes == 0;
+    // The tile's sums in registers (sums_per_tile), as the inference convolution keeps them
+    // (cpu::schedule_conv2d), for a whole update and whole vectors: a partial vector's masked
+    // stores defeat the registers, and LeNet-5's 6-channel backward-data took twice as long that
+    // way as accumulating in memory.
+    const bool in_registers = params.get("registers", 1) != 0 && whole_update &&
+                              extents.first > 0 && extents.first % lanes == 0;
     // A weight's third dimension is a kernel row; an activation's is a row of pixels, and the
     // last pure dimension stays for the tasks.
     const bool has_third = is_weight && pure.size() >= 4;
@@ -258,15 +269,8 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int ful
     if (in_registers) {
         const Expr extent =
             block > 0 ? Expr(block) : f.function().update(u).schedule().rvars().back().extent;
-        Var v("r_v");
-        Func sums = s.split(rvars.back(), once, whole, extent).rfactor(once, v);
+        Func sums = sums_per_tile(s, rvars, extent, once, whole, tile, tile_vars);
         sums.compute_at(block > 0 ? LoopLevel(f, v0) : LoopLevel(f, once));
-        tile(sums);
-        tile(sums.update());
-        std::vector<VarOrRVar> inner = tile_vars;
-        for (size_t i = 0; i + 1 < rvars.size(); ++i) inner.push_back(rvars[i]);
-        inner.push_back(whole);
-        sums.update().reorder(inner);
         tile_rvars = {once};
     }
     tile(s);

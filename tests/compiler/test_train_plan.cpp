@@ -142,8 +142,9 @@ void check_same(const std::vector<Buf>& got, const std::vector<Buf>& want, const
 
 // Random images, labels and parameters (batch norm variances positive), then both steps: the
 // plan under the default schedule, then with every knob of the convolution gradients' register
-// tiles away from its default (schedules do not change results; LeNet-5's 6 channels take the
-// path without register tiles, test_gradients.cpp).
+// tiles away from its default, every loop serial (schedules do not change results). The
+// residual model's channels fill whole vectors; the mixed model's 3 channels and its dense input
+// take the vectors of images.
 void check_plan_matches_whole_step(const Model& m, int batch) {
     ir::Graph g = passes::build_graph(m);
     std::mt19937_64 rng(41);
