@@ -7,6 +7,7 @@
 
 #include "runtime/errors.h"
 #include "runtime/files.h"
+#include "runtime/layout.h"
 
 namespace cnnc::runtime {
 namespace {
@@ -33,15 +34,8 @@ void transpose_images(const float* from, float* to, int64_t n, const std::vector
         std::memcpy(to, from, size_t(n * product(chw)) * sizeof(float));
         return;
     }
-    const int64_t c = chw[0], hw = chw[1] * chw[2];
-    for (int64_t i = 0; i < n; ++i, from += c * hw, to += c * hw)
-        for (int64_t k = 0; k < c; ++k)
-            for (int64_t p = 0; p < hw; ++p) {
-                if (to_channels_last)
-                    to[p * c + k] = from[k * hw + p];
-                else
-                    to[k * hw + p] = from[p * c + k];
-            }
+    (to_channels_last ? nchw_to_channels_last : channels_last_to_nchw)(from, to, n, chw[0],
+                                                                     chw[1] * chw[2]);
 }
 
 // Storage extents (innermost first) of n tensors of logical shape `chw`.

@@ -25,29 +25,67 @@ void schedule_node(Func f, const ir::Node& n, const Target& target, const Schedu
         return;
     }
     switch (n.op) {
-        case Op::conv2d: cpu::schedule_conv2d(f, n, target, p); break;
-        case Op::transposed_conv2d: cpu::schedule_transposed_conv2d(f, n, target); break;
-        case Op::max_pool: cpu::schedule_pool(f, n, target, p); break;
-        case Op::dense: cpu::schedule_dense(f, n, target, p); break;
+        case Op::conv2d:
+            cpu::schedule_conv2d(f, n, target, p);
+            break;
+        case Op::transposed_conv2d:
+            cpu::schedule_transposed_conv2d(f, n, target);
+            break;
+        case Op::max_pool:
+            cpu::schedule_pool(f, n, target, p);
+            break;
+        case Op::dense:
+            cpu::schedule_dense(f, n, target, p);
+            break;
         // Scatters, reductions and windows over several channels: computed once, up front.
-        default: f.compute_root(); break;
+        default:
+            f.compute_root();
+            break;
     }
 }
+
+namespace {
+
+// The consumer of a fused producer (a pool, or the 1x1 convolution after a depthwise one) and
+// where the producer is computed: at the consumer's tasks, or up front where the consumer's
+// parameters say fuse=0.
+std::optional<LoopLevel> schedule_consumer(Func f, const ir::Node& n, const ir::Node& producer,
+                                           const Target& target, const ScheduleParams& p) {
+    if (n.op != Op::conv2d) return cpu::schedule_pool(f, n, target, p, &producer);
+    cpu::schedule_conv2d(f, n, target, p);
+    if (p.get("fuse", 1) == 0) return std::nullopt;
+    return LoopLevel(f, Var("yn"));
+}
+
+}  // namespace
 
 void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes::Segment& s,
                      const Target& target, const ParamsFor& params) {
     if (target.has_gpu_feature()) return gpu::schedule_kernel(k, g, s, target);  // no records
+    auto params_of = [&](const ir::Node& n) { return params ? params(n) : ScheduleParams{}; };
+    std::optional<LoopLevel> producer_at;
     for (int i : s.nodes) {
         const ir::Node& n = g.node(i);
+        if (i == s.fused_producer) continue;  // scheduled last, where its consumer says
         // A folded batch norm's value is its convolution's Func, scheduled as the convolution.
         bool alias = n.op == Op::batch_norm &&
                      k.values[size_t(i)].name() == k.values[size_t(n.inputs.at(0))].name();
         if (alias) continue;
+        const bool consumer = s.fused_producer >= 0 &&
+                              k.values[size_t(i)].name() == k.values[size_t(s.output)].name();
+        if (consumer)
+            producer_at = schedule_consumer(k.values[size_t(i)], n, g.node(s.fused_producer),
+                                            target, params_of(n));
         // A point-wise output (a ResNet block's sum, read by two layers) is written, not inlined.
-        if (i == s.output && !s.probabilities && is_pointwise(n.op))
+        else if (i == s.output && !s.probabilities && is_pointwise(n.op))
             cpu::schedule_elementwise(k.values[size_t(i)], n, target);
         else
-            schedule_node(k.values[size_t(i)], n, target, params ? params(n) : ScheduleParams{});
+            schedule_node(k.values[size_t(i)], n, target, params_of(n));
+    }
+    if (s.fused_producer >= 0) {
+        const ir::Node& p = g.node(s.fused_producer);
+        cpu::schedule_conv2d(k.values[size_t(s.fused_producer)], p, target, params_of(p),
+                             producer_at);
     }
     for (Func f : k.precomputed) cpu::schedule_precomputed(f, target);
     if (s.probabilities)  // a few classes per image: one task per image, too short to vectorize

@@ -15,13 +15,15 @@ struct Boundaries {
     const ir::Graph& g;
     bool training = false;
     std::set<int> folded_convs, folded_bns;
-    std::vector<int> readers;  // per node: how many node inputs read its value
+    std::set<int> fused_producers;  // convolutions computed inside their consumer's kernel
+    std::vector<int> readers;       // per node: how many node inputs read its value
 
     // A value some kernel writes to memory (or the model input, which the caller gives). A
     // point-wise value read twice is written too: recomputing it in each reader would, along a
     // ResNet's identity shortcuts, recompute every earlier block's sum in every later block.
     bool materialised(int i) const {
         const ir::Node& n = g.node(i);
+        if (fused_producers.count(i)) return false;
         if (n.op == Op::input || i == g.logits || folded_bns.count(i)) return true;
         if (folded_convs.count(i)) return false;
         // A training batch norm reduces over its whole input: inlined, it would recompute that
@@ -64,6 +66,63 @@ std::string signature_of(const ir::Graph& g, const Segment& s) {
     return out.str();
 }
 
+bool is_depthwise(const ir::Graph& g, int i) {
+    const ir::Node& n = g.node(i);
+    if (n.op != Op::conv2d) return false;
+    const int groups = std::get<Conv2dAttrs>(n.attrs).groups;
+    return groups > 1 && groups == n.shape.channels();
+}
+
+bool is_pointwise_conv(const ir::Node& n) {
+    if (n.op != Op::conv2d) return false;
+    const auto& a = std::get<Conv2dAttrs>(n.attrs);
+    const Window& w = a.window;
+    return a.groups == 1 && w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 &&
+           w.stride_w == 1 && !w.pads.any();
+}
+
+// The convolution whose value `consumer` reads through single-reader, single-input point-wise
+// nodes (its batch norm, its activation) when the convolution has no other reader: the producer
+// that can be computed inside the consumer's kernel. -1 if there is none.
+int sole_conv_producer(const Boundaries& b, int consumer) {
+    const ir::Graph& g = b.g;
+    const ir::Node& c = g.node(consumer);
+    if (c.inputs.size() != 1) return -1;
+    int v = ir::value_source(g, c, c.inputs[0]);
+    while (b.readers[size_t(v)] == 1 && v != g.logits) {
+        const ir::Node& n = g.node(v);
+        if (b.folded_bns.count(v)) return v;  // its convolution comes with it
+        if (n.op == Op::conv2d) return b.folded_convs.count(v) ? -1 : v;
+        if (!is_pointwise(n.op) || n.inputs.size() != 1) return -1;
+        v = ir::value_source(g, n, n.inputs[0]);
+    }
+    return -1;
+}
+
+// The convolution a node's value `v` stands for: itself, or the convolution of a folded batch
+// norm.
+int conv_of(const Boundaries& b, int v) {
+    return b.folded_bns.count(v) ? ir::value_source(b.g, b.g.node(v), b.g.node(v).inputs[0]) : v;
+}
+
+// Inference fuses a convolution into the kernel of its only consumer where that consumer is a
+// pool (the convolution's rows are computed per block of the pool's rows, while in cache), or a
+// pointwise convolution reading a depthwise one (MobileNet's blocks: each depthwise row is
+// computed for the pointwise row that reads it). Whether the fused convolution is computed at
+// the consumer's loops or once up front is the schedule's choice (schedules/).
+std::set<int> fused_producers(const Boundaries& b) {
+    std::set<int> out;
+    for (int i = 0; i < int(b.g.nodes.size()); ++i) {
+        const ir::Node& n = b.g.node(i);
+        const bool pool = n.op == Op::max_pool || n.op == Op::avg_pool || n.op == Op::l2_pool;
+        if (!pool && !is_pointwise_conv(n)) continue;
+        const int producer = sole_conv_producer(b, i);
+        if (producer < 0) continue;
+        if (pool || is_depthwise(b.g, conv_of(b, producer))) out.insert(producer);
+    }
+    return out;
+}
+
 Segment segment_for(const Boundaries& b, int output) {
     Segment s;
     s.output = output;
@@ -73,13 +132,15 @@ Segment segment_for(const Boundaries& b, int output) {
     collect(b, output, true, s, seen);
     std::sort(s.nodes.begin(), s.nodes.end());
     for (int i : s.nodes)
+        if (i != output && b.fused_producers.count(i)) s.fused_producer = conv_of(b, i);
+    for (int i : s.nodes)
         for (int p : b.g.node(i).params) s.params.push_back(p);
     s.signature = signature_of(b.g, s);
     return s;
 }
 
 Partition partition(const ir::Graph& g, bool training) {
-    Boundaries b{g, training, {}, {}, std::vector<int>(g.nodes.size(), 0)};
+    Boundaries b{g, training, {}, {}, {}, std::vector<int>(g.nodes.size(), 0)};
     std::vector<int> non_dense_readers(g.nodes.size(), 0);
     for (const ir::Node& n : g.nodes)
         for (int k : n.inputs) non_dense_readers[size_t(k)] += n.op != Op::dense;
@@ -93,6 +154,7 @@ Partition partition(const ir::Graph& g, bool training) {
         b.folded_convs.insert(conv);
         b.folded_bns.insert(bn);
     }
+    if (!training) b.fused_producers = fused_producers(b);
     // From the output back to the model input: only values something reads get a kernel.
     std::map<int, Segment> by_output;
     std::vector<int> pending{g.logits};

@@ -17,6 +17,7 @@ struct Segment {
     std::vector<int> nodes;   // lowered inside the kernel, in graph order
     std::vector<int> inputs;  // nodes whose values the kernel reads, in first-use order
     std::vector<int> params;  // Graph::params indices, in the order of `nodes`
+    int fused_producer = -1;  // a convolution computed for `output` (a pool or 1x1 conv) inside it
     bool probabilities = false;  // the last kernel: writes class probabilities, not scores
     std::string signature;       // equal signatures compute the same function: one kernel
     int kernel = -1;             // index into Partition::kernels
@@ -28,7 +29,9 @@ struct Partition {
 };
 
 // Splits the inference graph at every value that is not point-wise (convolutions, pools, dense,
-// ...), keeping only what the output needs, and gives segments with equal signatures one
+// ...), except a convolution read only by a pool, or a depthwise one read only by a 1x1
+// convolution, through its batch norm and activation: that one is part of its consumer's kernel
+// (Segment::fused_producer). Keeps only what the output needs, and gives segments with equal signatures one
 // kernel: ResNet-152's 36 identical blocks of a stage compile once. Compiling each kernel as its
 // own Halide pipeline keeps compile time linear in the number of distinct layers, where one
 // pipeline for the whole network grows faster than linearly (ResNet-152: 525 s).
@@ -36,7 +39,8 @@ Partition partition_inference(const ir::Graph& graph);
 
 // The forward pass of the training step, split the same way except that batch norms are not
 // folded and each is a value of its own (its batch statistics reduce over its whole input), and
-// the last segment writes the class scores the loss reads.
+// the last segment writes the class scores the loss reads, and no convolution is fused into its
+// consumer's kernel.
 Partition partition_training(const ir::Graph& graph);
 
 }  // namespace cnnc::passes

@@ -8,8 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -158,8 +158,9 @@ struct CompiledTrainKernel {
     autodiff::TrainKernel kernel;
     Pipeline pipeline;
 
-    CompiledTrainKernel(const ir::Graph& g, const passes::TrainPlan& plan, const passes::TrainCall& c,
-                        const Target& target, const ScheduleParams& params)
+    CompiledTrainKernel(const ir::Graph& g, const passes::TrainPlan& plan,
+                        const passes::TrainCall& c, const Target& target,
+                        const ScheduleParams& params)
         : kernel(build(g, plan, c)) {
         schedules::schedule_training_stages(kernel.outputs, target, &g, params);
         pipeline = Pipeline(kernel.outputs);
@@ -170,9 +171,12 @@ struct CompiledTrainKernel {
                                        const passes::TrainCall& c) {
         const passes::Segment& s = plan.partition.segments[size_t(std::max(c.segment, 0))];
         switch (c.kind) {
-            case passes::TrainCall::Kind::forward: return autodiff::forward_kernel(g, s);
-            case passes::TrainCall::Kind::loss: return autodiff::loss_kernel(g);
-            default: return autodiff::backward_kernel(g, s, plan.backward_kernels[size_t(c.kernel)]);
+            case passes::TrainCall::Kind::forward:
+                return autodiff::forward_kernel(g, s);
+            case passes::TrainCall::Kind::loss:
+                return autodiff::loss_kernel(g);
+            default:
+                return autodiff::backward_kernel(g, s, plan.backward_kernels[size_t(c.kernel)]);
         }
     }
 
@@ -192,16 +196,19 @@ struct CompiledTrainKernel {
 };
 
 // The key of a training call's kernel (schedules/records.h) and which calls share a kernel.
-std::string call_key(const ir::Graph& g, const passes::TrainPlan& plan, const passes::TrainCall& c) {
+std::string call_key(const ir::Graph& g, const passes::TrainPlan& plan,
+                     const passes::TrainCall& c) {
     switch (c.kind) {
         case passes::TrainCall::Kind::forward:
-            return schedules::training_key(
-                g, plan.partition.segments[size_t(c.segment)].nodes, "train_forward");
-        case passes::TrainCall::Kind::loss: return schedules::training_key(g, {}, "train_loss");
+            return schedules::training_key(g, plan.partition.segments[size_t(c.segment)].nodes,
+                                           "train_forward");
+        case passes::TrainCall::Kind::loss:
+            return schedules::training_key(g, {}, "train_loss");
         default:
             return schedules::training_key(
-                g, plan.partition.segments[size_t(plan.backward_kernels[size_t(c.kernel)].segment)]
-                       .nodes,
+                g,
+                plan.partition.segments[size_t(plan.backward_kernels[size_t(c.kernel)].segment)]
+                    .nodes,
                 "train_backward");
     }
 }
@@ -270,8 +277,12 @@ double isolated_ms(const std::function<double()>& f) {
 class Tuner {
 public:
     Tuner(const ir::Graph& g, const TuneOptions& o, std::ostream& log)
-        : g_(g), o_(o), log_(log), start_(Clock::now()),
-          partition_(passes::partition_inference(g)), workload_(g, partition_) {
+        : g_(g),
+          o_(o),
+          log_(log),
+          start_(Clock::now()),
+          partition_(passes::partition_inference(g)),
+          workload_(g, partition_) {
         target_ = o.target == "host" ? get_host_target() : Target(o.target);
         if (target_.has_gpu_feature() && !host_supports_target_device(target_))
             throw std::runtime_error("tune: target " + target_.to_string() +
@@ -324,7 +335,8 @@ private:
             std::vector<std::string> f;
             std::stringstream s(line);
             for (std::string x; std::getline(s, x, '\t');) f.push_back(x);
-            if (f.size() == 4 && f[0] == version_key()) journal_[f[1] + "\t" + f[2]] = std::stod(f[3]);
+            if (f.size() == 4 && f[0] == version_key())
+                journal_[f[1] + "\t" + f[2]] = std::stod(f[3]);
         }
     }
 
@@ -362,13 +374,19 @@ std::vector<Layer> Tuner::find_layers() {
     for (size_t t = 0; t < partition_.segments.size(); ++t)
         for (int i : partition_.segments[t].nodes) {
             const ir::Node& n = g_.node(i);
+            const passes::Segment& s = partition_.segments[t];
+            // The consumer of a fused producer also tries computing it up front.
+            const ir::Node* producer = s.fused_producer >= 0 && i != s.fused_producer
+                                           ? &g_.node(s.fused_producer)
+                                           : nullptr;
             const std::string key = schedules::layer_key(g_, n);
-            if (key.empty() || schedules::cpu::candidates(n, target_).empty()) continue;
+            const auto candidates = schedules::cpu::candidates(n, target_, producer);
+            if (key.empty() || candidates.empty()) continue;
             auto [it, added] = by_key.try_emplace(key);
             if (added) {
                 const std::string name = n.name;
                 const size_t segment = t;
-                it->second = {key, 0, 0, schedules::cpu::candidates(n, target_),
+                it->second = {key, 0, 0, candidates,
                               [this, name, segment](const ScheduleParams& p) {
                                   return isolated_ms([&] {
                                       const passes::Segment& s = partition_.segments[segment];
@@ -444,8 +462,8 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
         if (ms < best_ms) best = c, best_ms = ms;
         std::ostringstream s;
         s << "[" << index + 1 << "/" << count << "] " << l.key << " | candidate " << tried << "/"
-          << l.candidates.size() << " | best " << best_ms << " ms (default " << default_ms
-          << ") | " << int(std::max(0.0, left())) << " s left";
+          << l.candidates.size() << " | best " << best_ms << " ms (default " << default_ms << ") | "
+          << int(std::max(0.0, left())) << " s left";
         if (o_.progress_bar || fresh) progress(s.str());
     }
     double confirmed_default = default_ms, confirmed_best = best_ms;
@@ -460,9 +478,8 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
         if (confirmed_best > confirmed_default * (1 - o_.margin)) best = {};
     }
     if (tried == l.candidates.size() || !best.values.empty()) {
-        write_record(l, best, confirmed_default, best.values.empty() ? confirmed_default
-                                                                    : confirmed_best,
-                     int(tried));
+        write_record(l, best, confirmed_default,
+                     best.values.empty() ? confirmed_default : confirmed_best, int(tried));
         ++result_.layers_tuned;
         if (!best.values.empty()) ++result_.layers_improved;
     }
@@ -507,14 +524,15 @@ Tuner::KernelSet Tuner::compile_all(const schedules::ParamsFor& params) {
 // The whole inference at batch 1: every segment's kernel, in order, on the workload.
 double Tuner::end_to_end(KernelSet& kernels) {
     return time_ms([&] {
-        for (const passes::Segment& s : partition_.segments) kernels.at(s.kernel)->run(s, workload_);
+        for (const passes::Segment& s : partition_.segments)
+            kernels.at(s.kernel)->run(s, workload_);
     });
 }
 
 // Every layer's default timed, then candidates, most expensive layers first, each given the
 // share of the time left that its default time (times its uses) is of the rest's.
-std::map<std::string, ScheduleParams> Tuner::tune_layers(std::vector<Layer>& layers,
-                                                         double seconds, const std::string& what) {
+std::map<std::string, ScheduleParams> Tuner::tune_layers(std::vector<Layer>& layers, double seconds,
+                                                         const std::string& what) {
     const auto start = Clock::now();
     bool fresh = false;
     double total = 0;
@@ -531,8 +549,8 @@ std::map<std::string, ScheduleParams> Tuner::tune_layers(std::vector<Layer>& lay
     double weight_left = total;
     for (size_t i = 0; i < layers.size(); ++i) {
         const double weight = layers[i].default_ms * layers[i].uses;
-        const double share = std::max(0.0, seconds - seconds_since(start)) * weight /
-                             std::max(weight_left, 1e-9);
+        const double share =
+            std::max(0.0, seconds - seconds_since(start)) * weight / std::max(weight_left, 1e-9);
         weight_left -= weight;
         chosen[layers[i].key] = tune_layer(layers[i], share, i, layers.size());
     }
@@ -565,8 +583,8 @@ bool Tuner::revert_if_slower(const std::vector<Layer>& layers,
                              std::map<std::string, ScheduleParams>& chosen, double default_ms,
                              double tuned_ms, const std::string& what) {
     if (tuned_ms <= default_ms * (1 + o_.margin)) return false;
-    log_ << "tune: " << what << " took " << tuned_ms << " ms with the tuned kernels, "
-         << default_ms << " ms with the defaults";
+    log_ << "tune: " << what << " took " << tuned_ms << " ms with the tuned kernels, " << default_ms
+         << " ms with the defaults";
     if (o_.check_only) {
         log_ << ": the records make it slower; tune again (records of a run are kept only if "
                 "the whole is not slower)\n";
@@ -634,9 +652,8 @@ TuneResult Tuner::run() {
     });
     if (e2e.size() != 2) throw std::runtime_error("tune: the end-to-end check failed");
     result_.default_ms = e2e[0];
-    result_.tuned_ms = revert_if_slower(layers, chosen, e2e[0], e2e[1], "inference at batch 1")
-                           ? e2e[0]
-                           : e2e[1];
+    result_.tuned_ms =
+        revert_if_slower(layers, chosen, e2e[0], e2e[1], "inference at batch 1") ? e2e[0] : e2e[1];
     if (o_.training_batch > 0) tune_training();
     result_.seconds = seconds_since(start_);
     return result_;

@@ -3,6 +3,8 @@
 
 #include <Halide.h>
 
+#include <optional>
+
 #include "compiler/ir/graph.h"
 #include "schedules/records.h"
 
@@ -20,8 +22,11 @@ int float_lanes(const Halide::Target& target);
 // tile, 7 with AVX-512), channels_outer (default 0: the loop over channel blocks inside the loop
 // over pixel tiles), taps_inner (default 0: the input channels innermost in the reduction; 1:
 // the kernel taps innermost, the input channels outside them).
+// A convolution fused into its consumer's kernel is computed at `at` (a loop of the consumer's
+// tasks), with loops of its own serial.
 void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
-                     const ScheduleParams& params = {});
+                     const ScheduleParams& params = {},
+                     const std::optional<Halide::LoopLevel>& at = std::nullopt);
 
 // Transposed convolution (lower::transposed_conv2d): its <name>_taps reduction tiled in registers
 // like a 1x1 convolution, then the bias and the scatter of the taps, all vectorized over output
@@ -31,9 +36,15 @@ void schedule_transposed_conv2d(Halide::Func conv, const ir::Node& node,
                                 const Halide::Target& target);
 
 // Pooling: vectorized over channels (or pixels when channels are few), parallel over rows.
-// Parameters: as for convolution (default one vector, one pixel).
-void schedule_pool(Halide::Func pool, const ir::Node& node, const Halide::Target& target,
-                   const ScheduleParams& params = {});
+// Parameters: as for convolution (default one vector, one pixel). With a `producer` (the
+// convolution fused into the pool's kernel, passes::Segment::fused_producer): fuse=1 computes
+// the producer per task, a block of `rows` pool rows (default: the producer rows they read fit
+// in 256 KB), at the returned loop level; fuse=0 returns none, and the producer is computed
+// once, up front, as if it were a kernel of its own. Default: fuse where windows do not overlap.
+std::optional<Halide::LoopLevel> schedule_pool(Halide::Func pool, const ir::Node& node,
+                                               const Halide::Target& target,
+                                               const ScheduleParams& params = {},
+                                               const ir::Node* producer = nullptr);
 
 // A point-wise value computed once for several readers (a ResNet block's sum): vectorized like a
 // pool, one task per row.
@@ -51,7 +62,10 @@ void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Targ
 void schedule_precomputed(Halide::Func f, const Halide::Target& target);
 
 // The parameter sets the tuner tries for a node (empty: nothing to tune); the tuner measures the
-// template's defaults (empty parameters) besides these.
-std::vector<ScheduleParams> candidates(const ir::Node& node, const Halide::Target& target);
+// template's defaults (empty parameters) besides these. With the convolution fused into the
+// node's kernel (`producer`), they include computing it up front (fuse=0) and, for pools, the
+// rows per task.
+std::vector<ScheduleParams> candidates(const ir::Node& node, const Halide::Target& target,
+                                       const ir::Node* producer = nullptr);
 
 }  // namespace cnnc::schedules::cpu

@@ -4,9 +4,9 @@
 
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/partition.h"
-#include "compiler/passes/train_plan.h"
-#include "compiler/passes/summary.h"
 #include "compiler/passes/shape_inference.h"
+#include "compiler/passes/summary.h"
+#include "compiler/passes/train_plan.h"
 #include "dsl/dsl.h"
 #include "examples/architectures/resnet.h"
 
@@ -26,29 +26,77 @@ TEST_CASE("point-wise ops run inside the kernel that reads them; flatten is skip
     Model m("small");
     Tensor x = m.input({1, 8, 8});
     x = relu(conv2d(x, {.filters = 4, .kernel = 3, .padding = same, .name = "conv"}), "act");
-    x = max_pool(x, {.kernel = 2, .name = "pool"});
+    x = relu(conv2d(x, {.filters = 4, .kernel = 3, .padding = same, .name = "conv2"}), "act2");
+    x = avg_pool(x, {.kernel = 2, .name = "pool"});
     softmax_cross_entropy(dense(flatten(x, "flat"), {.units = 3, .name = "fc"}));
     ir::Graph g = passes::build_graph(m);
     passes::Partition p = passes::partition_inference(g);
     REQUIRE(p.segments.size() == 3);
     CHECK(names(g, p.segments[0].nodes) == std::vector<std::string>{"conv"});
     CHECK(names(g, p.segments[0].inputs) == std::vector<std::string>{"input"});
-    CHECK(names(g, p.segments[1].nodes) == std::vector<std::string>{"act", "pool"});
+    CHECK(p.segments[0].fused_producer == -1);
+    // The pool's only input is a convolution (through its activation): one kernel computes both.
+    CHECK(names(g, p.segments[1].nodes) ==
+          std::vector<std::string>{"act", "conv2", "act2", "pool"});
     CHECK(names(g, p.segments[1].inputs) == std::vector<std::string>{"conv"});
+    CHECK(g.node(p.segments[1].fused_producer).name == "conv2");
     // The flatten is never materialised: dense reads the pooled image with an affine index.
     CHECK(names(g, p.segments[2].nodes) == std::vector<std::string>{"fc"});
     CHECK(names(g, p.segments[2].inputs) == std::vector<std::string>{"pool"});
     CHECK(p.segments[2].probabilities);
     CHECK_FALSE(p.segments[0].probabilities);
     CHECK(p.segments[0].params.size() == 2);
+    CHECK(p.segments[1].params.size() == 2);
     CHECK(p.kernels.size() == 3);
+    // Training keeps every convolution a value of its own: the backward pass reads it.
+    passes::Partition t = passes::partition_training(g);
+    CHECK(t.segments.size() == 4);
+    for (const passes::Segment& s : t.segments) CHECK(s.fused_producer == -1);
+}
+
+TEST_CASE("a convolution read by two layers, or by a pool through a sum, stays its own kernel") {
+    Model m("shared");
+    Tensor x = m.input({2, 8, 8});
+    Tensor c = relu(conv2d(x, {.filters = 2, .kernel = 3, .padding = same, .name = "conv"}));
+    Tensor both = add({c, x}, "sum");
+    Tensor pooled = max_pool(both, {.kernel = 2, .name = "pool"});
+    Tensor other = max_pool(c, {.kernel = 2, .name = "pool2"});
+    softmax_cross_entropy(dense(flatten(add({pooled, other})), {.units = 3, .name = "fc"}));
+    ir::Graph g = passes::build_graph(m);
+    for (const passes::Segment& s : passes::partition_inference(g).segments) {
+        CHECK(s.fused_producer == -1);
+        if (g.node(s.output).name == "conv") CHECK(s.nodes.size() == 1);
+    }
+}
+
+TEST_CASE("a depthwise convolution is computed in the kernel of the 1x1 convolution it feeds") {
+    Model m("separable");
+    Tensor x = m.input({8, 6, 6});
+    x = conv2d(
+        x, {.filters = 8, .kernel = 3, .padding = same, .groups = 8, .bias = false, .name = "dw"});
+    x = relu6(batch_norm(x, {.name = "dw_bn"}), "dw_act");
+    x = conv2d(x, {.filters = 16, .kernel = 1, .bias = false, .name = "pw"});
+    x = batch_norm(x, {.name = "pw_bn"});
+    Tensor y =
+        conv2d(x, {.filters = 16, .kernel = 3, .padding = same, .groups = 16, .name = "dw2"});
+    y = conv2d(y, {.filters = 4, .kernel = 3, .padding = same, .name = "full"});  // not 1x1
+    softmax_cross_entropy(dense(flatten(y), {.units = 3, .name = "fc"}));
+    ir::Graph g = passes::build_graph(m);
+    passes::Partition p = passes::partition_inference(g);
+    REQUIRE(p.segments.size() == 4);
+    CHECK(names(g, p.segments[0].nodes) ==
+          std::vector<std::string>{"dw", "dw_bn", "dw_act", "pw", "pw_bn"});
+    CHECK(g.node(p.segments[0].fused_producer).name == "dw");
+    CHECK(g.node(p.segments[0].output).name == "pw_bn");
+    CHECK(p.segments[1].fused_producer == -1);  // dw2 feeds a 3x3 convolution
+    CHECK(p.segments[2].fused_producer == -1);
 }
 
 TEST_CASE("a folded batch norm belongs to its convolution's kernel") {
     Model m("folded");
     Tensor x = m.input({3, 8, 8});
-    Tensor c = conv2d(x, {.filters = 4, .kernel = 3, .padding = same, .bias = false,
-                          .name = "conv"});
+    Tensor c =
+        conv2d(x, {.filters = 4, .kernel = 3, .padding = same, .bias = false, .name = "conv"});
     x = relu(batch_norm(c, {.name = "bn"}), "act");
     softmax_cross_entropy(dense(flatten(x), {.units = 3, .name = "fc"}));
     ir::Graph g = passes::build_graph(m);
@@ -82,8 +130,9 @@ TEST_CASE("ResNet-152's repeated blocks compile to few kernels") {
     passes::Partition p = passes::partition_inference(g);
     // 155 convolutions (batch norms folded in), the max pool, the global pool, the classifier,
     // and the sums of 49 blocks: read by the next block's convolution and its shortcut, they are
-    // computed once. Only the last block's sum, read by the pool alone, is fused into it.
-    CHECK(p.segments.size() == 158 + 49);
+    // computed once. Only the last block's sum, read by the pool alone, is fused into it; the
+    // stem's convolution is computed in its pool's kernel.
+    CHECK(p.segments.size() == 157 + 49);
     CHECK(p.kernels.size() <= 31);
     MESSAGE("ResNet-152: " << p.segments.size() << " kernel calls, " << p.kernels.size()
                            << " distinct kernels");
@@ -118,8 +167,8 @@ TEST_CASE("the memory plan reuses dead values' memory and never overlaps live on
     // No plan can beat the live peak; first fit stays close to it.
     const int64_t peak_floats = passes::summarize(g).peak_activation_bytes / 4;
     CHECK(m.arena_floats <= peak_floats * 3 / 2);
-    MESSAGE("ResNet-50: arena " << m.arena_floats * 4 << " bytes per image, all values " << total * 4
-                                << ", live peak " << peak_floats * 4);
+    MESSAGE("ResNet-50: arena " << m.arena_floats * 4 << " bytes per image, all values "
+                                << total * 4 << ", live peak " << peak_floats * 4);
 }
 
 TEST_CASE("the training plan: backward calls in reverse, adjoints summed, buffers never overlap") {
@@ -135,8 +184,8 @@ TEST_CASE("the training plan: backward calls in reverse, adjoints summed, buffer
     CHECK(summed == 8);
     std::vector<size_t> from(p.buffers.size(), p.calls.size()), to(p.buffers.size(), 0);
     for (size_t t = 0; t < p.calls.size(); ++t)
-        for (const std::vector<int>* list : {&p.calls[t].inputs, &p.calls[t].adjoints,
-                                             &p.calls[t].outputs})
+        for (const std::vector<int>* list :
+             {&p.calls[t].inputs, &p.calls[t].adjoints, &p.calls[t].outputs})
             for (int b : *list) {
                 from[size_t(b)] = std::min(from[size_t(b)], t);
                 to[size_t(b)] = std::max(to[size_t(b)], t);

@@ -1,0 +1,49 @@
+// Tests for the NCHW <-> channels-innermost copies: every value lands where the index says.
+#include <doctest/doctest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/layout.h"
+
+namespace cnnc::runtime {
+namespace {
+
+// Shapes around the copy's 16 x 16 blocks: smaller, not a multiple, several blocks, n > 1.
+struct Case {
+    int64_t n, channels, pixels;
+};
+const Case cases[] = {{1, 1, 1}, {1, 3, 35}, {2, 17, 9}, {3, 16, 48}, {1, 40, 33}, {2, 64, 784}};
+
+std::vector<float> numbered(int64_t count) {
+    std::vector<float> v(size_t(count), 0.0f);
+    for (int64_t i = 0; i < count; ++i) v[size_t(i)] = float(i);
+    return v;
+}
+
+TEST_CASE("nchw_to_channels_last puts channel k of pixel p at p * C + k") {
+    for (const Case& c : cases) {
+        const int64_t image = c.channels * c.pixels;
+        std::vector<float> from = numbered(c.n * image), to(from.size(), -1.0f);
+        nchw_to_channels_last(from.data(), to.data(), c.n, c.channels, c.pixels);
+        for (int64_t i = 0; i < c.n; ++i)
+            for (int64_t k = 0; k < c.channels; ++k)
+                for (int64_t p = 0; p < c.pixels; ++p)
+                    REQUIRE(to[size_t(i * image + p * c.channels + k)] ==
+                            from[size_t(i * image + k * c.pixels + p)]);
+    }
+}
+
+TEST_CASE("channels_last_to_nchw undoes nchw_to_channels_last") {
+    for (const Case& c : cases) {
+        std::vector<float> from = numbered(c.n * c.channels * c.pixels);
+        std::vector<float> last(from.size(), -1.0f), back(from.size(), -1.0f);
+        nchw_to_channels_last(from.data(), last.data(), c.n, c.channels, c.pixels);
+        channels_last_to_nchw(last.data(), back.data(), c.n, c.channels, c.pixels);
+        CHECK(back == from);
+    }
+}
+
+}  // namespace
+}  // namespace cnnc::runtime
