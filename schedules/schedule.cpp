@@ -49,12 +49,22 @@ namespace {
 // The consumer of a fused producer (a pool, or the 1x1 convolution after a depthwise one) and
 // where the producer is computed: at the consumer's tasks, or up front where the consumer's
 // parameters say fuse=0.
-std::optional<LoopLevel> schedule_consumer(Func f, const ir::Node& n, const ir::Node& producer,
-                                           const Target& target, const ScheduleParams& p) {
+// A convolution that is the kernel's output may be computed per tile of a wrapper that becomes
+// the output (cpu::schedule_conv2d_output).
+Func schedule_output_conv(lower::KernelPipeline& k, Func f, const ir::Node& n, const Target& target,
+                          const ScheduleParams& p) {
+    Func out = cpu::schedule_conv2d_output(f, n, target, p);
+    if (out.name() != f.name()) lower::replace_output(k, out);
+    return out;
+}
+
+std::optional<LoopLevel> schedule_consumer(lower::KernelPipeline& k, Func f, const ir::Node& n,
+                                           const ir::Node& producer, const Target& target,
+                                           const ScheduleParams& p) {
     if (n.op != Op::conv2d) return cpu::schedule_pool(f, n, target, p, &producer);
-    cpu::schedule_conv2d(f, n, target, p);
+    Func out = schedule_output_conv(k, f, n, target, p);
     if (p.get("fuse", 1) == 0) return std::nullopt;
-    return LoopLevel(f, Var("yn"));
+    return LoopLevel(out, Var("yn"));
 }
 
 }  // namespace
@@ -73,9 +83,12 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         if (alias) continue;
         const bool consumer = s.fused_producer >= 0 &&
                               k.values[size_t(i)].name() == k.values[size_t(s.output)].name();
+        const bool output = k.values[size_t(i)].name() == k.output.name();
         if (consumer)
-            producer_at = schedule_consumer(k.values[size_t(i)], n, g.node(s.fused_producer),
+            producer_at = schedule_consumer(k, k.values[size_t(i)], n, g.node(s.fused_producer),
                                             target, params_of(n));
+        else if (output && n.op == Op::conv2d)
+            schedule_output_conv(k, k.values[size_t(i)], n, target, params_of(n));
         // A point-wise output (a ResNet block's sum, read by two layers) is written, not inlined.
         else if (i == s.output && !s.probabilities && is_pointwise(n.op))
             cpu::schedule_elementwise(k.values[size_t(i)], n, target);

@@ -1,7 +1,6 @@
 // Building the inference pipeline from the graph IR.
 #include "compiler/lower/inference.h"
 
-
 #include "compiler/lower/lower.h"
 #include "compiler/passes/fold_batch_norm.h"
 
@@ -45,7 +44,8 @@ ImageParam parameter_input(const ir::Param& p, const std::string& name) {
 
 std::vector<ImageParam> parameter_inputs(const ir::Graph& g, const std::string& suffix) {
     std::vector<ImageParam> out;
-    for (const ir::Param& p : g.params) out.push_back(parameter_input(p, argument_name(p.name) + suffix));
+    for (const ir::Param& p : g.params)
+        out.push_back(parameter_input(p, argument_name(p.name) + suffix));
     return out;
 }
 
@@ -123,6 +123,15 @@ void fix_batch(KernelPipeline& k, int batch) {
     OutputImageParam out = k.output.output_buffer();
     out.dim(out.dimensions() - 1).set_bounds(0, batch);
     k.output.set_estimate(k.output.args().back(), 0, batch);
+}
+
+void replace_output(KernelPipeline& k, Func output) {
+    const Internal::Parameter old = k.output.output_buffer().parameter();
+    for (int d = 0; d < old.dimensions(); ++d)
+        if (old.min_constraint(d).defined() && old.extent_constraint(d).defined())
+            output.output_buffer().dim(d).set_bounds(old.min_constraint(d),
+                                                     old.extent_constraint(d));
+    k.output = output;
 }
 
 }  // namespace cnnc::lower

@@ -59,6 +59,10 @@ InferencePipeline build_inference(const ir::Graph& graph);
 // one batch size lets Halide drop the bounds arithmetic of a free extent.
 void fix_batch(KernelPipeline& kernel, int batch);
 
+// Makes `output` (a wrapper of the current output, made by a schedule) the kernel's output, with
+// the same constraints on its buffer's bounds.
+void replace_output(KernelPipeline& kernel, Halide::Func output);
+
 // Logical C,H,W (or F) as innermost-first storage extents: (c, x, y) or (f).
 std::vector<int64_t> storage_extents(const Shape& s);
 

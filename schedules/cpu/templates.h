@@ -28,6 +28,15 @@ void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Targ
                      const ScheduleParams& params = {},
                      const std::optional<Halide::LoopLevel>& at = std::nullopt);
 
+// A convolution that is its kernel's output. Where its tile is in registers, the returned output
+// is a wrapper (Func::in) tiled as the convolution would be, and the convolution, its bias and
+// its whole reduction, is computed per tile of it: one parallel loop nest, where computing the
+// convolution itself runs two (the bias, then the sums added to it). Parameter wrap=0 (or any
+// other tile) schedules it as schedule_conv2d does and returns it.
+Halide::Func schedule_conv2d_output(Halide::Func conv, const ir::Node& node,
+                                    const Halide::Target& target,
+                                    const ScheduleParams& params = {});
+
 // Transposed convolution (lower::transposed_conv2d): its <name>_taps reduction tiled in registers
 // like a 1x1 convolution, then the bias and the scatter of the taps, all vectorized over output
 // channels. Tasks run over channel blocks and images, the only dimensions no two reduction
@@ -62,9 +71,9 @@ void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Targ
 void schedule_precomputed(Halide::Func f, const Halide::Target& target);
 
 // The parameter sets the tuner tries for a node (empty: nothing to tune); the tuner measures the
-// template's defaults (empty parameters) besides these. With the convolution fused into the
-// node's kernel (`producer`), they include computing it up front (fuse=0) and, for pools, the
-// rows per task.
+// template's defaults (empty parameters) besides these. Convolutions also try wrap=0; with the
+// convolution fused into the node's kernel (`producer`), they include computing it up front
+// (fuse=0) and, for pools, the rows per task.
 std::vector<ScheduleParams> candidates(const ir::Node& node, const Halide::Target& target,
                                        const ir::Node* producer = nullptr);
 

@@ -68,6 +68,7 @@ struct Run {
     Buf out;
     std::string fused_stmt;
     std::string producer, consumer;  // their Funcs' names
+    std::string output_stmt;         // the last kernel's
 };
 
 Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params) {
@@ -88,6 +89,7 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
             r.producer = k.values[size_t(s.fused_producer)].name();
             r.consumer = k.output.name();
         }
+        if (&s == &p.partition.segments.back()) r.output_stmt = lowered_stmt(k, target);
         Buf out(extents_of(g.node(s.output).shape, 3));
         Halide::Pipeline(k.output).realize(out, target);
         values[size_t(s.output)] = out;
@@ -203,4 +205,24 @@ TEST_CASE("the padded input of a register-tiled convolution is staged, not recom
     lower::InferencePipeline p = lower::build_inference(g);
     schedules::schedule_inference(p, g, target);
     CHECK(lowered_stmt(p.kernels.at(0), target).find("allocate conv_padded") != std::string::npos);
+}
+
+TEST_CASE("a convolution that is its kernel's output is computed per tile of a wrapper") {
+    // The bias and the whole reduction in one loop nest over tiles (Func::in); wrap=0 computes
+    // the convolution as its own output, bias first, then the update. 13 pixels leave a tail.
+    Model m("output");
+    Tensor x = m.input({8, 13, 5});
+    conv2d(x, {.filters = 48, .kernel = 3, .padding = same, .name = "conv"});
+    const ir::Graph g = passes::build_graph(m);
+    const Inputs in = random_inputs(g);
+    const Run plain = run(g, in, consumer_params("conv", {{{"wrap", 0}}}));
+    CHECK(plain.output_stmt.find("wrapper") == std::string::npos);
+    for (const schedules::ScheduleParams& p :
+         schedules::cpu::candidates(g.nodes.back(), Halide::get_jit_target_from_environment())) {
+        INFO(p.text());
+        const Run wrapped = run(g, in, consumer_params("conv", p));
+        CHECK((wrapped.output_stmt.find("wrapper") == std::string::npos) ==
+              (p.get("wrap", 1) == 0));
+        CHECK(worst_difference(wrapped.out, plain.out) < 1e-5);
+    }
 }
