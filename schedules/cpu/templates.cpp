@@ -166,28 +166,33 @@ std::optional<Func> called_func(Func f, const std::string& name) {
     return std::nullopt;
 }
 
+// A register tile's sums, a Func with a pure definition and one update computed per tile: its
+// channel vectors and pixels unrolled, so LLVM keeps the accumulators in registers across the
+// reduction `r` (input channel, kx, ky), ordered as the tile asks.
+void schedule_tile_sums(Func sums, const ConvTile& t, const std::vector<RVar>& r) {
+    Var c = sums.args()[0], x = sums.args()[1], cb("cb"), ci("ci");
+    sums.split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x);
+    std::vector<VarOrRVar> order{ci, cb, x};
+    if (t.taps_inner && r.size() == 3)
+        order.insert(order.end(), {r[1], r[2], r[0]});
+    else
+        order.insert(order.end(), r.begin(), r.end());
+    sums.update().split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x).reorder(order);
+}
+
 // The tile's sums in registers: the update's reduction moves to a Func of its own (rfactor over
 // a split of the last reduction variable whose outer part has extent 1), computed at each tile
-// of the output, its channel vectors and pixels unrolled, so LLVM keeps the accumulators in
-// registers across the whole reduction; the output's update then adds the tile to the bias
-// once. Returns the update's remaining reduction variable (extent 1), to order with its loops.
+// of the output; the output's update then adds the tile to the bias once. Returns the update's
+// remaining reduction variable (extent 1), to order with its loops.
 RVar sums_in_registers(Func conv, const ConvTile& t) {
-    const std::vector<RVar> r = conv.rvars(0);
+    std::vector<RVar> r = conv.rvars(0);
     const Expr extent = conv.function().update(0).schedule().rvars().back().extent;
     RVar once("r_once"), whole("r_whole");
     Var v("r_v");
     Func sums = conv.update().split(r.back(), once, whole, extent).rfactor(once, v);
     sums.compute_at(conv, once);
-    Var c = sums.args()[0], x = sums.args()[1], cb("cb"), ci("ci");
-    sums.split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x);
-    std::vector<VarOrRVar> order{ci, cb, x};
-    if (t.taps_inner && r.size() == 3) {  // (input channel, kx, ky)
-        order.insert(order.end(), {r[1], whole, r[0]});
-    } else {
-        for (size_t i = 0; i + 1 < r.size(); ++i) order.push_back(r[i]);
-        order.push_back(whole);
-    }
-    sums.update().split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x).reorder(order);
+    r.back() = whole;
+    schedule_tile_sums(sums, t, r);
     return once;
 }
 
@@ -233,16 +238,7 @@ Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& targe
     // The loop just outside the register tile (tile_window_stage's order).
     const Var outer_x = t.w.pixels > 1 ? Var("xo") : out.args()[1];
     conv.compute_at(out, t.w.channels_outer ? outer_x : Var("co"));
-    const std::vector<RVar> r = conv.rvars(0);
-    Var c = conv.args()[0], x = conv.args()[1], cb("cb"), ci("ci");
-    conv.split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x);
-    std::vector<VarOrRVar> order{ci, cb, x};
-    if (t.taps_inner && r.size() == 3) {  // (input channel, kx, ky)
-        order.insert(order.end(), {r[1], r[2], r[0]});
-    } else {
-        order.insert(order.end(), r.begin(), r.end());
-    }
-    conv.update().split(c, cb, ci, t.w.v.lanes).vectorize(ci).unroll(cb).unroll(x).reorder(order);
+    schedule_tile_sums(conv, t, conv.rvars(0));
     if (padded) {
         padded->compute_at(out, Var("yn"));
         padded->vectorize(padded->args()[0], t.w.v.lanes, TailStrategy::GuardWithIf);
