@@ -46,9 +46,6 @@ void schedule_node(Func f, const ir::Node& n, const Target& target, const Schedu
 
 namespace {
 
-// The consumer of a fused producer (a pool, or the 1x1 convolution after a depthwise one) and
-// where the producer is computed: at the consumer's tasks, or up front where the consumer's
-// parameters say fuse=0.
 // A convolution that is the kernel's output may be computed per tile of a wrapper that becomes
 // the output (cpu::schedule_conv2d_output).
 Func schedule_output_conv(lower::KernelPipeline& k, Func f, const ir::Node& n, const Target& target,
@@ -58,6 +55,9 @@ Func schedule_output_conv(lower::KernelPipeline& k, Func f, const ir::Node& n, c
     return out;
 }
 
+// The consumer of a fused producer (a pool, or the 1x1 convolution after a depthwise one) and
+// where the producer is computed: at the consumer's tasks, or up front where the consumer's
+// parameters say fuse=0.
 std::optional<LoopLevel> schedule_consumer(lower::KernelPipeline& k, Func f, const ir::Node& n,
                                            const ir::Node& producer, const Target& target,
                                            const ScheduleParams& p) {
