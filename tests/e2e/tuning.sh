@@ -45,9 +45,11 @@ check "$journaled > 0 and $(json_field candidates_measured < resumed.log) <= $me
 # Forward and backward: the training step's kernels get records of their own, and the step's
 # time is measured before and after in the same run.
 # (The same records folder: the inference layers' measurements come from the journal.)
-# 150 s: after the inference check, the training kernels' candidates (7 each, a compile of the
-# whole backward kernel apiece) need about a minute; with 60 s no kernel finished.
-"$lenet" tune --budget 150 --records records --json 2> /dev/null | tail -1 > training.log
+# 240 s: after the inference check, the training kernels' candidates (7 each, a compile of the
+# whole backward kernel apiece) need about a minute; with 60 s no kernel finished, and with 150 s
+# a CI run decided one forward kernel only (the time kept in reserve for the end-to-end checks
+# scales with the compile of the defaults, 2.5 times it).
+"$lenet" tune --budget 240 --records records --json 2> /dev/null | tail -1 > training.log
 check "$(json_field train_speedup < training.log) > 0 and $(json_field records_written < training.log) > $layers" \
       "tune covers the training step too ($(json_field records_written < training.log) records; step $(json_field train_default_ms < training.log) -> $(json_field train_tuned_ms < training.log) ms)"
 ls records/"$target"/train_backward-*.txt > /dev/null || fail "no train_backward records"
