@@ -34,8 +34,8 @@ void transpose_images(const float* from, float* to, int64_t n, const std::vector
         std::memcpy(to, from, size_t(n * product(chw)) * sizeof(float));
         return;
     }
-    (to_channels_last ? nchw_to_channels_last : channels_last_to_nchw)(from, to, n, chw[0],
-                                                                     chw[1] * chw[2]);
+    (to_channels_last ? nchw_to_channels_last : channels_last_to_nchw)(
+        from, to, n, chw[0], chw[1] * chw[2], on_pipeline_threads);
 }
 
 // Storage extents (innermost first) of n tensors of logical shape `chw`.
@@ -57,22 +57,32 @@ Tensor to_storage(const NchwBatch& b) {
     return t;
 }
 
-NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {
-    const ir::Graph& g = *state.graph;
+NchwInference::NchwInference(const ModelState& state, const PipelineEntry& infer)
+    : state_(state), infer_(infer) {}
+
+const NchwBatch& NchwInference::run(const NchwBatch& input) {
+    const ir::Graph& g = *state_.graph;
     const std::vector<int64_t> in_shape = logical_shape(g.node(g.input).shape);
     if (input.shape != in_shape)
         throw DataError(g.name + " expects input images of " + shape_text(in_shape) + ", not " +
                         shape_text(input.shape));
-    NchwBatch out{input.n, logical_shape(g.node(g.logits).shape), {}};
-    Tensor images = to_storage(input);
-    Tensor result(batch_extents(out.shape, input.n));
-    std::vector<void*> args{images.raw()};
-    for (const Tensor& t : state.params) args.push_back(t.raw());
-    args.push_back(result.raw());
-    invoke(infer, args);
-    out.values.resize(result.size());
-    transpose_images(result.data(), out.values.data(), input.n, out.shape, false);
-    return out;
+    if (out_.n != input.n || images_.size() == 0) {
+        out_ = {input.n, logical_shape(g.node(g.logits).shape), {}};
+        images_ = Tensor(batch_extents(input.shape, input.n));
+        result_ = Tensor(batch_extents(out_.shape, input.n));
+        out_.values.resize(result_.size());
+    }
+    transpose_images(input.values.data(), images_.data(), input.n, input.shape, true);
+    std::vector<void*> args{images_.raw()};
+    for (const Tensor& t : state_.params) args.push_back(t.raw());
+    args.push_back(result_.raw());
+    invoke(infer_, args);
+    transpose_images(result_.data(), out_.values.data(), input.n, out_.shape, false);
+    return out_;
+}
+
+NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {
+    return NchwInference(state, infer).run(input);
 }
 
 NchwBatch read_nchw_file(const std::string& path, const std::vector<int64_t>& shape) {

@@ -23,6 +23,21 @@ std::vector<int64_t> logical_shape(const Shape& s);
 // The batch in cnnc's storage order, channels innermost ((c, x, y, n) or (f, n)).
 Tensor to_storage(const NchwBatch& batch);
 
+// Inference on NCHW batches that keeps its storage-order buffers from one call to the next while
+// the batch size stays the same (no allocation, zero fill or page faults per call), and makes
+// the layout copies on the pipelines' threads. `run` throws as infer_nchw does.
+class NchwInference {
+public:
+    NchwInference(const ModelState& state, const PipelineEntry& infer);
+    const NchwBatch& run(const NchwBatch& input);
+
+private:
+    const ModelState& state_;
+    PipelineEntry infer_;
+    Tensor images_, result_;
+    NchwBatch out_;
+};
+
 // Runs the inference pipeline on `input` as it is (no input normalisation: the values are what
 // the first layer sees) and returns the output in the same layout: class probabilities (n, k),
 // or per-pixel probabilities (n, k, h, w). Throws DataError when the image shape differs from the

@@ -331,7 +331,8 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
                                                           : ModelState::initialised(g, 1);
     const Shape& in = g.node(g.input).shape;
     NchwBatch one{1, logical_shape(in), std::vector<float>(size_t(in.elements()), 0.5f)};
-    double infer_ms = median_ms([&] { infer_nchw(state, p.infer, one); });
+    NchwInference inference(state, p.infer);
+    double infer_ms = median_ms([&] { inference.run(one); });
     json figures = {{"model", g.name}, {"infer_ms_batch1", infer_ms}};
     std::printf("%s: inference %.3f ms/image at batch 1", g.name.c_str(), infer_ms);
     if (p.train_step.call) {

@@ -12,7 +12,18 @@ thread_local std::string pipeline_error;
 // message lets the error name the pipeline and the buffer at fault.
 void keep_error(void*, const char* message) { pipeline_error += message; }
 
+int run_task(void*, int task, uint8_t* closure) {
+    (*reinterpret_cast<const TaskBody*>(closure))(task);
+    return 0;
+}
+
 }  // namespace
+
+void on_pipeline_threads(int64_t count, const TaskBody& body) {
+    if (count <= 1) return serial_for(count, body);
+    halide_do_par_for(nullptr, run_task, 0, int(count),
+                      reinterpret_cast<uint8_t*>(const_cast<TaskBody*>(&body)));
+}
 
 void invoke(const PipelineEntry& entry, std::vector<void*> args) {
     static const bool installed = [] {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "runtime/layout.h"
+
 namespace cnnc::runtime {
 
 // The two symbols Halide generates for every pipeline: <fn>_argv and <fn>_metadata.
@@ -18,5 +20,10 @@ struct PipelineEntry {
 // count against the metadata and turns a pipeline error into std::runtime_error with Halide's
 // message (e.g. a buffer of the wrong size, naming the buffer).
 void invoke(const PipelineEntry& entry, std::vector<void*> args);
+
+// A ParallelFor on the Halide runtime's thread pool, the threads the pipelines themselves run on
+// (HL_NUM_THREADS of them): work around a pipeline call takes no threads of its own. The body
+// must not throw.
+void on_pipeline_threads(int64_t count, const TaskBody& body);
 
 }  // namespace cnnc::runtime

@@ -45,5 +45,28 @@ TEST_CASE("channels_last_to_nchw undoes nchw_to_channels_last") {
     }
 }
 
+TEST_CASE("the copies split into tasks that cover every block once, in any order") {
+    // Tasks run last to first, each counted: a task that copied another's blocks, or a block no
+    // task copied, leaves a value out of place.
+    int64_t tasks = 0;
+    const ParallelFor backwards = [&](int64_t count, const TaskBody& body) {
+        tasks += count;
+        for (int64_t i = count - 1; i >= 0; --i) body(i);
+    };
+    const Case large[] = {{2, 64, 784}, {1, 3, 50176}, {1, 512, 49}, {3, 17, 1000}};
+    for (const Case& c : large) {
+        std::vector<float> from = numbered(c.n * c.channels * c.pixels);
+        std::vector<float> serial(from.size(), -1.0f), split(from.size(), -2.0f);
+        std::vector<float> back(from.size(), -3.0f);
+        nchw_to_channels_last(from.data(), serial.data(), c.n, c.channels, c.pixels);
+        tasks = 0;
+        nchw_to_channels_last(from.data(), split.data(), c.n, c.channels, c.pixels, backwards);
+        CHECK(tasks > c.n);  // more than one task per image
+        CHECK(split == serial);
+        channels_last_to_nchw(split.data(), back.data(), c.n, c.channels, c.pixels, backwards);
+        CHECK(back == from);
+    }
+}
+
 }  // namespace
 }  // namespace cnnc::runtime
