@@ -46,12 +46,12 @@ void schedule_node(Func f, const ir::Node& n, const Target& target, const Schedu
 
 namespace {
 
-// A convolution that is the kernel's output may be computed per tile of a wrapper that becomes
-// the output (cpu::schedule_conv2d_output).
+// A convolution that is the kernel's output, or whose activation is (`epilogue`), may be computed
+// per tile of a wrapper or of the activation (cpu::schedule_conv2d_output).
 Func schedule_output_conv(lower::KernelPipeline& k, Func f, const ir::Node& n, const Target& target,
-                          const ScheduleParams& p) {
-    Func out = cpu::schedule_conv2d_output(f, n, target, p);
-    if (out.name() != f.name()) lower::replace_output(k, out);
+                          const ScheduleParams& p, const std::optional<Func>& epilogue = {}) {
+    Func out = cpu::schedule_conv2d_output(f, n, target, p, epilogue);
+    if (out.name() != k.output.name()) lower::replace_output(k, out);
     return out;
 }
 
@@ -77,6 +77,7 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
     for (int i : s.nodes) {
         const ir::Node& n = g.node(i);
         if (i == s.fused_producer) continue;  // scheduled last, where its consumer says
+        if (i == s.output && s.epilogue_of >= 0) continue;  // scheduled with its convolution
         // A folded batch norm's value is its convolution's Func, scheduled as the convolution.
         bool alias = n.op == Op::batch_norm &&
                      k.values[size_t(i)].name() == k.values[size_t(n.inputs.at(0))].name();
@@ -84,7 +85,9 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         const bool consumer = s.fused_producer >= 0 &&
                               k.values[size_t(i)].name() == k.values[size_t(s.output)].name();
         const bool output = k.values[size_t(i)].name() == k.output.name();
-        if (consumer)
+        if (i == s.epilogue_of)
+            schedule_output_conv(k, k.values[size_t(i)], n, target, params_of(n), k.output);
+        else if (consumer)
             producer_at = schedule_consumer(k, k.values[size_t(i)], n, g.node(s.fused_producer),
                                             target, params_of(n));
         else if (output && n.op == Op::conv2d)

@@ -16,6 +16,8 @@ struct Boundaries {
     bool training = false;
     std::set<int> folded_convs, folded_bns;
     std::set<int> fused_producers;  // convolutions computed inside their consumer's kernel
+    std::map<int, int> epilogues;   // a convolution's value -> the activation written instead
+    std::set<int> epilogue_ends;    // those activations
     std::vector<int> readers;       // per node: how many node inputs read its value
 
     // A value some kernel writes to memory (or the model input, which the caller gives). A
@@ -23,8 +25,9 @@ struct Boundaries {
     // ResNet's identity shortcuts, recompute every earlier block's sum in every later block.
     bool materialised(int i) const {
         const ir::Node& n = g.node(i);
-        if (fused_producers.count(i)) return false;
-        if (n.op == Op::input || i == g.logits || folded_bns.count(i)) return true;
+        if (fused_producers.count(i) || epilogues.count(i)) return false;
+        if (n.op == Op::input || i == g.logits || folded_bns.count(i) || epilogue_ends.count(i))
+            return true;
         if (folded_convs.count(i)) return false;
         // A training batch norm reduces over its whole input: inlined, it would recompute that
         // input once for its statistics and again for its output.
@@ -123,6 +126,33 @@ std::set<int> fused_producers(const Boundaries& b) {
     return out;
 }
 
+// Inference writes a convolution's activation instead of the convolution where the convolution's
+// only reader is a chain of single-input point-wise nodes (ReLU, a clamp), each read once: the
+// activation then runs once per value, in the convolution's tile, where left to the readers a
+// 1x1 convolution applied it in its inner loop to every input value it broadcast, once per block
+// of output channels. Keys are the convolution's value (the convolution, or its folded batch
+// norm), values the last node of the chain.
+std::map<int, int> epilogues(const Boundaries& b) {
+    const ir::Graph& g = b.g;
+    std::vector<int> reader(g.nodes.size(), -1);
+    for (int i = 0; i < int(g.nodes.size()); ++i)
+        for (int k : g.node(i).inputs) reader[size_t(ir::value_source(g, g.node(i), k))] = i;
+    std::map<int, int> out;
+    for (int v = 0; v < int(g.nodes.size()); ++v) {
+        const bool conv_value =
+            g.node(v).op == Op::conv2d ? !b.folded_convs.count(v) : b.folded_bns.count(v) > 0;
+        if (!conv_value || b.fused_producers.count(v)) continue;
+        int end = v;
+        while (end != g.logits && b.readers[size_t(end)] == 1) {
+            const ir::Node& r = g.node(reader[size_t(end)]);
+            if (!is_pointwise(r.op) || r.inputs.size() != 1) break;
+            end = reader[size_t(end)];
+        }
+        if (end != v) out[v] = end;
+    }
+    return out;
+}
+
 Segment segment_for(const Boundaries& b, int output) {
     Segment s;
     s.output = output;
@@ -131,8 +161,13 @@ Segment segment_for(const Boundaries& b, int output) {
     std::set<int> seen;
     collect(b, output, true, s, seen);
     std::sort(s.nodes.begin(), s.nodes.end());
-    for (int i : s.nodes)
+    for (int i : s.nodes) {
         if (i != output && b.fused_producers.count(i)) s.fused_producer = conv_of(b, i);
+        auto e = b.epilogues.find(i);
+        // With class probabilities the output is a softmax of the activation: no tile of its own.
+        if (e != b.epilogues.end() && e->second == output && !s.probabilities)
+            s.epilogue_of = conv_of(b, i);
+    }
     for (int i : s.nodes)
         for (int p : b.g.node(i).params) s.params.push_back(p);
     s.signature = signature_of(b.g, s);
@@ -140,7 +175,7 @@ Segment segment_for(const Boundaries& b, int output) {
 }
 
 Partition partition(const ir::Graph& g, bool training) {
-    Boundaries b{g, training, {}, {}, {}, std::vector<int>(g.nodes.size(), 0)};
+    Boundaries b{g, training, {}, {}, {}, {}, {}, std::vector<int>(g.nodes.size(), 0)};
     std::vector<int> non_dense_readers(g.nodes.size(), 0);
     for (const ir::Node& n : g.nodes)
         for (int k : n.inputs) non_dense_readers[size_t(k)] += n.op != Op::dense;
@@ -154,7 +189,11 @@ Partition partition(const ir::Graph& g, bool training) {
         b.folded_convs.insert(conv);
         b.folded_bns.insert(bn);
     }
-    if (!training) b.fused_producers = fused_producers(b);
+    if (!training) {
+        b.fused_producers = fused_producers(b);
+        b.epilogues = epilogues(b);
+        for (auto [value, end] : b.epilogues) b.epilogue_ends.insert(end);
+    }
     // From the output back to the model input: only values something reads get a kernel.
     std::map<int, Segment> by_output;
     std::vector<int> pending{g.logits};

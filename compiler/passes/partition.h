@@ -18,6 +18,7 @@ struct Segment {
     std::vector<int> inputs;  // nodes whose values the kernel reads, in first-use order
     std::vector<int> params;  // Graph::params indices, in the order of `nodes`
     int fused_producer = -1;  // a convolution computed for `output` (a pool or 1x1 conv) inside it
+    int epilogue_of = -1;     // the convolution whose activations `output` is (computed per tile)
     bool probabilities = false;  // the last kernel: writes class probabilities, not scores
     std::string signature;       // equal signatures compute the same function: one kernel
     int kernel = -1;             // index into Partition::kernels
@@ -31,10 +32,14 @@ struct Partition {
 // Splits the inference graph at every value that is not point-wise (convolutions, pools, dense,
 // ...), except a convolution read only by a pool, or a depthwise one read only by a 1x1
 // convolution, through its batch norm and activation: that one is part of its consumer's kernel
-// (Segment::fused_producer). Keeps only what the output needs, and gives segments with equal signatures one
-// kernel: ResNet-152's 36 identical blocks of a stage compile once. Compiling each kernel as its
-// own Halide pipeline keeps compile time linear in the number of distinct layers, where one
-// pipeline for the whole network grows faster than linearly (ResNet-152: 525 s).
+// (Segment::fused_producer). A convolution read only by its activation (a chain of single-input
+// point-wise nodes, each read once) is part of the kernel that writes the activation
+// (Segment::epilogue_of): the activation is applied once, to each tile the convolution computes,
+// rather than wherever its readers load a value. Keeps only what the output needs, and gives
+// segments with equal signatures one kernel: ResNet-152's 36 identical blocks of a stage compile
+// once. Compiling each kernel as its own Halide pipeline keeps compile time linear in the number of
+// distinct layers, where one pipeline for the whole network grows faster than linearly (ResNet-152:
+// 525 s).
 Partition partition_inference(const ir::Graph& graph);
 
 // The forward pass of the training step, split the same way except that batch norms are not

@@ -228,14 +228,16 @@ void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
 }
 
 Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& target,
-                            const ScheduleParams& params) {
+                            const ScheduleParams& params, const std::optional<Func>& epilogue) {
     const ConvTile t = conv_tile(node, target, params);
     if (!t.in_registers || conv.rvars(0).empty() || params.get("wrap", 1) == 0) {
         schedule_conv2d(conv, node, target, params);
-        return conv;
+        if (!epilogue) return conv;
+        schedule_elementwise(*epilogue, node, target);
+        return *epilogue;
     }
     std::optional<Func> padded = called_func(conv, node.name + "_padded");
-    Func out = conv.in();
+    Func out = epilogue ? *epilogue : conv.in();
     out.compute_root();
     tile_window_stage(out, out, t.w, {});
     // The loop just outside the register tile (tile_window_stage's order).

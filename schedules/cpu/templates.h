@@ -28,14 +28,17 @@ void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Targ
                      const ScheduleParams& params = {},
                      const std::optional<Halide::LoopLevel>& at = std::nullopt);
 
-// A convolution that is its kernel's output. Where its tile is in registers, the returned output
-// is a wrapper (Func::in) tiled as the convolution would be, and the convolution, its bias and
-// its whole reduction, is computed per tile of it: one parallel loop nest, where computing the
-// convolution itself runs two (the bias, then the sums added to it). Parameter wrap=0 (or any
-// other tile) schedules it as schedule_conv2d does and returns it.
+// A convolution whose value the kernel writes, as it is or through `epilogue` (its activation,
+// the kernel's output, a pure Func of the convolution's shape). Where its tile is in registers,
+// the returned output (the epilogue, else a wrapper, Func::in) is tiled as the convolution would
+// be, and the convolution, its bias and its whole reduction, is computed per tile of it: one
+// parallel loop nest, where computing the convolution itself runs two (the bias, then the sums
+// added to it), and the epilogue a third. Parameter wrap=0 (or any other tile) schedules the
+// convolution as schedule_conv2d does and the epilogue as an element-wise stage, and returns the
+// output.
 Halide::Func schedule_conv2d_output(Halide::Func conv, const ir::Node& node,
-                                    const Halide::Target& target,
-                                    const ScheduleParams& params = {});
+                                    const Halide::Target& target, const ScheduleParams& params = {},
+                                    const std::optional<Halide::Func>& epilogue = std::nullopt);
 
 // Transposed convolution (lower::transposed_conv2d): its <name>_taps reduction tiled in registers
 // like a 1x1 convolution, then the bias and the scatter of the taps, all vectorized over output

@@ -67,8 +67,9 @@ std::string lowered_stmt(const lower::KernelPipeline& k, const Halide::Target& t
 struct Run {
     Buf out;
     std::string fused_stmt;
-    std::string producer, consumer;  // their Funcs' names
-    std::string output_stmt;         // the last kernel's
+    std::string producer, consumer;   // their Funcs' names
+    std::string output_stmt;          // the last kernel's
+    std::string epilogue_of, output;  // the last kernel's: its convolution's and output's Funcs
 };
 
 Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params) {
@@ -89,7 +90,11 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
             r.producer = k.values[size_t(s.fused_producer)].name();
             r.consumer = k.output.name();
         }
-        if (&s == &p.partition.segments.back()) r.output_stmt = lowered_stmt(k, target);
+        if (&s == &p.partition.segments.back()) {
+            r.output_stmt = lowered_stmt(k, target);
+            r.output = k.output.name();
+            if (s.epilogue_of >= 0) r.epilogue_of = k.values[size_t(s.epilogue_of)].name();
+        }
         Buf out(extents_of(g.node(s.output).shape, 3));
         Halide::Pipeline(k.output).realize(out, target);
         values[size_t(s.output)] = out;
@@ -116,14 +121,18 @@ schedules::ParamsFor consumer_params(const std::string& consumer, schedules::Sch
 
 // The producer is computed inside the consumer's parallel loop: in the function Halide makes of
 // that loop's body ("<kernel>_par_for_<consumer>_..."), not in one of its own.
-bool computed_per_task(const Run& r) {
-    const std::string& stmt = r.fused_stmt;
-    const size_t produce = stmt.find("produce " + r.producer + " ");
+bool computed_inside(const std::string& stmt, const std::string& producer,
+                     const std::string& consumer) {
+    const size_t produce = stmt.find("produce " + producer + " ");
     const size_t header = produce == std::string::npos ? produce : stmt.rfind(" func ", produce);
     if (header == std::string::npos) return false;
     const std::string name = stmt.substr(header, stmt.find('\n', header) - header);
-    const std::string consumer = r.consumer.substr(0, r.consumer.find('$'));  // JIT renames
-    return name.find("par_for_" + consumer) != std::string::npos;
+    const std::string loop = consumer.substr(0, consumer.find('$'));  // JIT renames
+    return name.find("par_for_" + loop) != std::string::npos;
+}
+
+bool computed_per_task(const Run& r) {
+    return computed_inside(r.fused_stmt, r.producer, r.consumer);
 }
 
 // The fused kernel's results, producer computed up front (fuse=0), per task by default, and
@@ -224,5 +233,33 @@ TEST_CASE("a convolution that is its kernel's output is computed per tile of a w
         CHECK((wrapped.output_stmt.find("wrapper") == std::string::npos) ==
               (p.get("wrap", 1) == 0));
         CHECK(worst_difference(wrapped.out, plain.out) < 1e-5);
+    }
+}
+
+TEST_CASE("a convolution's activation is computed per tile of the convolution, in its kernel") {
+    // The ReLU6 is the kernel's output and the convolution's sums are computed per tile of it;
+    // wrap=0 computes the convolution up front and the activation in a pass of its own.
+    Model m("epilogue");
+    Tensor x = m.input({8, 13, 5});
+    x = conv2d(x, {.filters = 48, .kernel = 3, .padding = same, .name = "conv"});
+    relu6(x, "act");
+    const ir::Graph g = passes::build_graph(m);
+    REQUIRE(passes::partition_inference(g).segments.size() == 1);
+    const Inputs in = random_inputs(g);
+    const Run plain = run(g, in, consumer_params("conv", {{{"wrap", 0}}}));
+    REQUIRE_FALSE(plain.epilogue_of.empty());
+    CHECK_FALSE(computed_inside(plain.output_stmt, plain.epilogue_of, plain.output));
+    bool clamped = true;
+    for (int64_t i = 0; i < int64_t(plain.out.number_of_elements()); ++i)
+        clamped &= plain.out.data()[i] >= 0 && plain.out.data()[i] <= 6;
+    CHECK(clamped);
+    const ir::Node& conv = g.node(passes::partition_inference(g).segments[0].epilogue_of);
+    for (const schedules::ScheduleParams& p :
+         schedules::cpu::candidates(conv, Halide::get_jit_target_from_environment())) {
+        INFO(p.text());
+        const Run tiled = run(g, in, consumer_params("conv", p));
+        CHECK(computed_inside(tiled.output_stmt, tiled.epilogue_of, tiled.output) ==
+              (p.get("wrap", 1) != 0));
+        CHECK(worst_difference(tiled.out, plain.out) < 1e-5);
     }
 }

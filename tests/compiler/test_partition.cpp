@@ -2,6 +2,8 @@
 // batch-norm folding, kernels shared by identical layers, arena placement, backward call order.
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include "compiler/passes/memory_plan.h"
 #include "compiler/passes/partition.h"
 #include "compiler/passes/shape_inference.h"
@@ -32,13 +34,15 @@ TEST_CASE("point-wise ops run inside the kernel that reads them; flatten is skip
     ir::Graph g = passes::build_graph(m);
     passes::Partition p = passes::partition_inference(g);
     REQUIRE(p.segments.size() == 3);
-    CHECK(names(g, p.segments[0].nodes) == std::vector<std::string>{"conv"});
+    // The convolution's only reader is its activation: the kernel writes the activation.
+    CHECK(names(g, p.segments[0].nodes) == std::vector<std::string>{"conv", "act"});
     CHECK(names(g, p.segments[0].inputs) == std::vector<std::string>{"input"});
     CHECK(p.segments[0].fused_producer == -1);
+    CHECK(g.node(p.segments[0].epilogue_of).name == "conv");
     // The pool's only input is a convolution (through its activation): one kernel computes both.
-    CHECK(names(g, p.segments[1].nodes) ==
-          std::vector<std::string>{"act", "conv2", "act2", "pool"});
-    CHECK(names(g, p.segments[1].inputs) == std::vector<std::string>{"conv"});
+    CHECK(names(g, p.segments[1].nodes) == std::vector<std::string>{"conv2", "act2", "pool"});
+    CHECK(names(g, p.segments[1].inputs) == std::vector<std::string>{"act"});
+    CHECK(p.segments[1].epilogue_of == -1);
     CHECK(g.node(p.segments[1].fused_producer).name == "conv2");
     // The flatten is never materialised: dense reads the pooled image with an affine index.
     CHECK(names(g, p.segments[2].nodes) == std::vector<std::string>{"fc"});
@@ -52,6 +56,36 @@ TEST_CASE("point-wise ops run inside the kernel that reads them; flatten is skip
     passes::Partition t = passes::partition_training(g);
     CHECK(t.segments.size() == 4);
     for (const passes::Segment& s : t.segments) CHECK(s.fused_producer == -1);
+    for (const passes::Segment& s : t.segments) CHECK(s.epilogue_of == -1);
+}
+
+TEST_CASE("a convolution read only by its activation is part of the activation's kernel") {
+    Model m("epilogues");
+    Tensor x = m.input({2, 8, 8});
+    // A chain of two activations, the second read twice: the kernel writes the second.
+    Tensor a = conv2d(x, {.filters = 4, .kernel = 3, .padding = same, .name = "a"});
+    a = relu6(relu(a, "a_relu"), "a_clamp");
+    // Read by its activation and by a sum: written as it is.
+    Tensor b = conv2d(a, {.filters = 4, .kernel = 3, .padding = same, .name = "b"});
+    Tensor b_act = relu(b, "b_relu");
+    Tensor sum = add({b, a}, "sum");
+    // Read only by a two-input point-wise node: no activation to write.
+    Tensor c = conv2d(a, {.filters = 4, .kernel = 1, .name = "c"});
+    Tensor out = add({add({sum, b_act}, "sum2"), c}, "sum3");
+    softmax_cross_entropy(dense(flatten(out), {.units = 3, .name = "fc"}));
+    ir::Graph g = passes::build_graph(m);
+    std::map<std::string, const passes::Segment*> by_output;
+    const passes::Partition p = passes::partition_inference(g);
+    for (const passes::Segment& s : p.segments) by_output[g.node(s.output).name] = &s;
+    REQUIRE(by_output.count("a_clamp"));
+    CHECK(names(g, by_output["a_clamp"]->nodes) ==
+          std::vector<std::string>{"a", "a_relu", "a_clamp"});
+    CHECK(g.node(by_output["a_clamp"]->epilogue_of).name == "a");
+    REQUIRE(by_output.count("b"));
+    CHECK(by_output["b"]->epilogue_of == -1);
+    REQUIRE(by_output.count("c"));
+    CHECK(by_output["c"]->epilogue_of == -1);
+    CHECK_FALSE(by_output.count("a"));
 }
 
 TEST_CASE("a convolution read by two layers, or by a pool through a sum, stays its own kernel") {
@@ -102,10 +136,12 @@ TEST_CASE("a folded batch norm belongs to its convolution's kernel") {
     ir::Graph g = passes::build_graph(m);
     passes::Partition p = passes::partition_inference(g);
     REQUIRE(p.segments.size() == 2);
-    CHECK(names(g, p.segments[0].nodes) == std::vector<std::string>{"conv", "bn"});
-    CHECK(g.node(p.segments[0].output).name == "bn");
+    // With its activation, the convolution's only reader: the kernel writes the activation.
+    CHECK(names(g, p.segments[0].nodes) == std::vector<std::string>{"conv", "bn", "act"});
+    CHECK(g.node(p.segments[0].output).name == "act");
+    CHECK(g.node(p.segments[0].epilogue_of).name == "conv");
     CHECK(p.segments[0].params.size() == 5);  // conv weight, bn weight, bias, mean, var
-    CHECK(names(g, p.segments[1].nodes) == std::vector<std::string>{"act", "fc"});
+    CHECK(names(g, p.segments[1].nodes) == std::vector<std::string>{"fc"});
 }
 
 TEST_CASE("identical layers share one kernel; different shapes or attributes do not") {
@@ -117,12 +153,12 @@ TEST_CASE("identical layers share one kernel; different shapes or attributes do 
     ir::Graph g = passes::build_graph(m);
     passes::Partition p = passes::partition_inference(g);
     REQUIRE(p.segments.size() == 5);
-    // The first convolution reads the input directly, the next two read relu(previous): those
-    // two are one kernel; the strided one is another.
+    // Each kernel computes a convolution and its ReLU from an 8x6x6 value: the first three are
+    // one kernel; the strided one is another.
     CHECK(p.segments[1].kernel == p.segments[2].kernel);
-    CHECK(p.segments[0].kernel != p.segments[1].kernel);
+    CHECK(p.segments[0].kernel == p.segments[1].kernel);
     CHECK(p.segments[3].kernel != p.segments[2].kernel);
-    CHECK(p.kernels.size() == 4);
+    CHECK(p.kernels.size() == 3);
 }
 
 TEST_CASE("ResNet-152's repeated blocks compile to few kernels") {
