@@ -56,15 +56,16 @@ Func schedule_output_conv(lower::KernelPipeline& k, Func f, const ir::Node& n, c
 }
 
 // The consumer of a fused producer (a pool, or the 1x1 convolution after a depthwise one) and
-// where the producer is computed: at the consumer's tasks, or up front where the consumer's
-// parameters say fuse=0.
+// where the producer is computed: at the tasks of the loops that compute the consumer, or up
+// front where the consumer's parameters say fuse=0.
 std::optional<LoopLevel> schedule_consumer(lower::KernelPipeline& k, Func f, const ir::Node& n,
                                            const ir::Node& producer, const Target& target,
-                                           const ScheduleParams& p) {
+                                           const ScheduleParams& p,
+                                           const std::optional<Func>& epilogue) {
     if (n.op != Op::conv2d) return cpu::schedule_pool(f, n, target, p, &producer);
-    Func out = schedule_output_conv(k, f, n, target, p);
+    Func out = schedule_output_conv(k, f, n, target, p, epilogue);
     if (p.get("fuse", 1) == 0) return std::nullopt;
-    return LoopLevel(out, Var("yn"));
+    return LoopLevel(cpu::computed_per_output_tile(f, n, target, p) ? out : f, Var("yn"));
 }
 
 }  // namespace
@@ -82,16 +83,17 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         bool alias = n.op == Op::batch_norm &&
                      k.values[size_t(i)].name() == k.values[size_t(n.inputs.at(0))].name();
         if (alias) continue;
-        const bool consumer = s.fused_producer >= 0 &&
-                              k.values[size_t(i)].name() == k.values[size_t(s.output)].name();
+        const std::optional<Func> epilogue =
+            i == s.epilogue_of ? std::optional<Func>(k.output) : std::nullopt;
+        const bool consumer =
+            s.fused_producer >= 0 &&
+            (epilogue || k.values[size_t(i)].name() == k.values[size_t(s.output)].name());
         const bool output = k.values[size_t(i)].name() == k.output.name();
-        if (i == s.epilogue_of)
-            schedule_output_conv(k, k.values[size_t(i)], n, target, params_of(n), k.output);
-        else if (consumer)
+        if (consumer)
             producer_at = schedule_consumer(k, k.values[size_t(i)], n, g.node(s.fused_producer),
-                                            target, params_of(n));
-        else if (output && n.op == Op::conv2d)
-            schedule_output_conv(k, k.values[size_t(i)], n, target, params_of(n));
+                                            target, params_of(n), epilogue);
+        else if (epilogue || (output && n.op == Op::conv2d))
+            schedule_output_conv(k, k.values[size_t(i)], n, target, params_of(n), epilogue);
         // A point-wise output (a ResNet block's sum, read by two layers) is written, not inlined.
         else if (i == s.output && !s.probabilities && is_pointwise(n.op))
             cpu::schedule_elementwise(k.values[size_t(i)], n, target);

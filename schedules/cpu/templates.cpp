@@ -227,10 +227,16 @@ void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
     if (padded) stage_padded(*padded, LoopLevel(conv, t.w.serial ? conv.args()[2] : Var("yn")), t);
 }
 
+bool computed_per_output_tile(Func conv, const ir::Node& node, const Target& target,
+                              const ScheduleParams& params) {
+    return conv_tile(node, target, params).in_registers && !conv.rvars(0).empty() &&
+           params.get("wrap", 1) != 0;
+}
+
 Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& target,
                             const ScheduleParams& params, const std::optional<Func>& epilogue) {
     const ConvTile t = conv_tile(node, target, params);
-    if (!t.in_registers || conv.rvars(0).empty() || params.get("wrap", 1) == 0) {
+    if (!computed_per_output_tile(conv, node, target, params)) {
         schedule_conv2d(conv, node, target, params);
         if (!epilogue) return conv;
         schedule_elementwise(*epilogue, node, target);

@@ -202,6 +202,20 @@ TEST_CASE("a depthwise convolution computed per row of the 1x1 convolution it fe
     check_fusion(m, "pw", true);
 }
 
+TEST_CASE("a depthwise convolution computed per row of the 1x1 convolution whose ReLU it feeds") {
+    // The 1x1 convolution is both the depthwise one's consumer and its ReLU's tile.
+    Model m("separable_relu");
+    Tensor x = m.input({16, 9, 9});
+    x = conv2d(x, {.filters = 16, .kernel = 3, .padding = same, .groups = 16, .name = "dw"});
+    x = relu(x);
+    x = conv2d(x, {.filters = 32, .kernel = 1, .name = "pw"});
+    relu(x, "act");
+    const ir::Graph g = passes::build_graph(m);
+    REQUIRE(passes::partition_inference(g).segments.size() == 1);
+    CHECK(passes::partition_inference(g).segments[0].epilogue_of >= 0);
+    check_fusion(m, "pw", true);
+}
+
 TEST_CASE("the padded input of a register-tiled convolution is staged, not recomputed per tap") {
     // A border computed inline puts a clamp and a select in every load of the reduction
     // (3x3 64 -> 64 @56: 242 instead of 345 GFLOP/s); looked up after the update's sums move
