@@ -1,9 +1,12 @@
-// Tensor: owned host storage described by a halide_buffer_t, the calling convention of generated code.
+// Tensor: owned host storage described by a halide_buffer_t, the calling convention of generated
+// code.
 #pragma once
 
 #include <HalideRuntime.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <span>
 #include <string>
 #include <vector>
@@ -20,6 +23,24 @@ template <>
 constexpr halide_type_t halide_type_of_element<int32_t>() {
     return halide_type_t(halide_type_int, 32);
 }
+
+// Storage on 64-byte boundaries, a cache line and an AVX-512 vector: generated code loads whole
+// vectors of weights and activations, and a vector that straddles two lines costs two loads
+// (malloc gives 16-byte alignment, so where a tensor started depended on earlier allocations).
+template <typename T>
+struct CacheAligned {
+    using value_type = T;
+    static constexpr std::align_val_t alignment{64};
+    CacheAligned() = default;
+    template <typename U>
+    CacheAligned(const CacheAligned<U>&) {}
+    T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), alignment)); }
+    void deallocate(T* p, size_t) { ::operator delete(p, alignment); }
+    template <typename U>
+    bool operator==(const CacheAligned<U>&) const {
+        return true;
+    }
+};
 
 // Dense, innermost-first storage (the Halide convention: extents[0] has stride 1). Copying copies
 // the data; the halide_buffer_t always points into this object's own storage.
@@ -83,7 +104,7 @@ private:
     }
 
     std::vector<int64_t> extents_;
-    std::vector<T> data_;
+    std::vector<T, CacheAligned<T>> data_;
     std::vector<halide_dimension_t> dims_;
     halide_buffer_t buffer_{};
     std::vector<halide_dimension_t> view_dims_;
