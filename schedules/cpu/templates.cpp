@@ -415,7 +415,7 @@ std::vector<ScheduleParams> candidates(const ir::Node& node, const Target& targe
             for (int taps_inner : {0, 1})
                 for (int outer : {0, 1})
                     for (int vectors : {1, 2, 3, 4})
-                        for (int pixels : {2, 3, 4, 5, 6, 7, 8}) {
+                        for (int pixels : {2, 3, 4, 5, 6, 7, 8, 12, 14, 16}) {
                             ScheduleParams p{{{"vectors", vectors},
                                               {"pixels", pixels},
                                               {"channels_outer", outer},
