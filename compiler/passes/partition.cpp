@@ -127,26 +127,33 @@ std::set<int> fused_producers(const Boundaries& b) {
 }
 
 // Inference writes a convolution's activation instead of the convolution where the convolution's
-// only reader is a chain of single-input point-wise nodes (ReLU, a clamp), each read once: the
-// activation then runs once per value, in the convolution's tile, where left to the readers a
-// 1x1 convolution applied it in its inner loop to every input value it broadcast, once per block
-// of output channels. Keys are the convolution's value (the convolution, or its folded batch
-// norm), values the last node of the chain.
+// only reader is a chain of point-wise nodes of its shape (ReLU, a clamp, a residual sum), each
+// read once: the activation then runs once per value, in the convolution's tile, where left to
+// the readers a 1x1 convolution applied it in its inner loop to every input value it broadcast,
+// once per block of output channels, and a sum was a kernel and a pass over memory of its own.
+// A sum joins the chain of one of its inputs only (the first convolution to reach it); the
+// other input is read as it is. Keys are the convolution's value (the convolution, or its
+// folded batch norm), values the last node of the chain.
 std::map<int, int> epilogues(const Boundaries& b) {
     const ir::Graph& g = b.g;
     std::vector<int> reader(g.nodes.size(), -1);
     for (int i = 0; i < int(g.nodes.size()); ++i)
         for (int k : g.node(i).inputs) reader[size_t(ir::value_source(g, g.node(i), k))] = i;
     std::map<int, int> out;
+    std::set<int> sums;  // sums already in a convolution's chain
     for (int v = 0; v < int(g.nodes.size()); ++v) {
         const bool conv_value =
             g.node(v).op == Op::conv2d ? !b.folded_convs.count(v) : b.folded_bns.count(v) > 0;
         if (!conv_value || b.fused_producers.count(v)) continue;
         int end = v;
         while (end != g.logits && b.readers[size_t(end)] == 1) {
-            const ir::Node& r = g.node(reader[size_t(end)]);
-            if (!is_pointwise(r.op) || r.inputs.size() != 1) break;
-            end = reader[size_t(end)];
+            const int next = reader[size_t(end)];
+            const ir::Node& r = g.node(next);
+            const bool unary = is_pointwise(r.op) && r.inputs.size() == 1;
+            const bool sum = r.op == Op::add && r.inputs.size() == 2 && !sums.count(next);
+            if (!(unary || sum) || r.shape != g.node(v).shape) break;
+            if (sum) sums.insert(next);
+            end = next;
         }
         if (end != v) out[v] = end;
     }

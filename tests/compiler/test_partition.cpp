@@ -69,9 +69,15 @@ TEST_CASE("a convolution read only by its activation is part of the activation's
     Tensor b = conv2d(a, {.filters = 4, .kernel = 3, .padding = same, .name = "b"});
     Tensor b_act = relu(b, "b_relu");
     Tensor sum = add({b, a}, "sum");
-    // Read only by a two-input point-wise node: no activation to write.
+    // Two convolutions read only by one sum (a ResNet block with a projection shortcut): the
+    // sum and its ReLU join the first one's kernel; the second is written as it is.
     Tensor c = conv2d(a, {.filters = 4, .kernel = 1, .name = "c"});
-    Tensor out = add({add({sum, b_act}, "sum2"), c}, "sum3");
+    Tensor d = conv2d(a, {.filters = 4, .kernel = 1, .name = "d"});
+    Tensor cd = relu(add({c, d}, "cd"), "cd_relu");
+    // Zero padding changes the shape: the chain stops before it.
+    Tensor e = conv2d(a, {.filters = 4, .kernel = 3, .name = "e"});  // 6x6
+    e = zero_pad(relu(e, "e_relu"), {1, 1, 1, 1}, "e_pad");
+    Tensor out = add({add({add({sum, b_act}, "sum2"), cd}, "sum3"), e}, "sum4");
     softmax_cross_entropy(dense(flatten(out), {.units = 3, .name = "fc"}));
     ir::Graph g = passes::build_graph(m);
     std::map<std::string, const passes::Segment*> by_output;
@@ -81,11 +87,22 @@ TEST_CASE("a convolution read only by its activation is part of the activation's
     CHECK(names(g, by_output["a_clamp"]->nodes) ==
           std::vector<std::string>{"a", "a_relu", "a_clamp"});
     CHECK(g.node(by_output["a_clamp"]->epilogue_of).name == "a");
+    CHECK_FALSE(by_output.count("a"));
     REQUIRE(by_output.count("b"));
     CHECK(by_output["b"]->epilogue_of == -1);
-    REQUIRE(by_output.count("c"));
-    CHECK(by_output["c"]->epilogue_of == -1);
-    CHECK_FALSE(by_output.count("a"));
+    // The chain goes on through the sums after cd_relu, each read once.
+    REQUIRE(by_output.count("sum4"));
+    const passes::Segment& c_kernel = *by_output["sum4"];
+    CHECK(g.node(c_kernel.epilogue_of).name == "c");
+    // The other point-wise nodes read once run inside it too, as everywhere.
+    CHECK(names(g, c_kernel.nodes) == std::vector<std::string>{"b_relu", "sum", "c", "cd",
+                                                               "cd_relu", "e_pad", "sum2", "sum3",
+                                                               "sum4"});
+    CHECK(names(g, c_kernel.inputs) == std::vector<std::string>{"b", "a_clamp", "d", "e_relu"});
+    REQUIRE(by_output.count("d"));
+    CHECK(by_output["d"]->epilogue_of == -1);
+    REQUIRE(by_output.count("e_relu"));
+    CHECK(g.node(by_output["e_relu"]->epilogue_of).name == "e");
 }
 
 TEST_CASE("a convolution read by two layers, or by a pool through a sum, stays its own kernel") {
@@ -164,12 +181,12 @@ TEST_CASE("identical layers share one kernel; different shapes or attributes do 
 TEST_CASE("ResNet-152's repeated blocks compile to few kernels") {
     ir::Graph g = passes::build_graph(arch::resnet152());
     passes::Partition p = passes::partition_inference(g);
-    // 155 convolutions (batch norms folded in), the max pool, the global pool, the classifier,
-    // and the sums of 49 blocks: read by the next block's convolution and its shortcut, they are
-    // computed once. Only the last block's sum, read by the pool alone, is fused into it; the
-    // stem's convolution is computed in its pool's kernel.
-    CHECK(p.segments.size() == 157 + 49);
-    CHECK(p.kernels.size() <= 31);
+    // 155 convolutions (batch norms folded in), the max pool, the global pool and the
+    // classifier. Each block's sum and ReLU are computed in the tile of its last convolution
+    // (the last block's, read by the pool alone, in the pool's kernel); the stem's convolution
+    // is computed in its pool's kernel.
+    CHECK(p.segments.size() == 157);
+    CHECK(p.kernels.size() <= 27);
     MESSAGE("ResNet-152: " << p.segments.size() << " kernel calls, " << p.kernels.size()
                            << " distinct kernels");
 }
