@@ -96,20 +96,35 @@ def median_ms(fn, min_runs, min_seconds, warmup=3):
     return statistics.median(times), len(times)
 
 
-def bench_layers(timing):
+def layer_net(layer):
     import torch
     import torch.nn as nn
+    torch.manual_seed(0)
+    # The default NCHW memory format, as cnnc's `bench` is given and returns NCHW images:
+    # oneDNN reorders to its blocked layout inside the call, as cnnc copies to its own.
+    net = nn.Sequential(
+        nn.Conv2d(layer.in_channels, layer.filters, layer.kernel, layer.stride, layer.pad,
+                  groups=layer.groups, bias=True),
+        nn.ReLU(inplace=True)).eval()
+    return net, torch.randn(1, layer.in_channels, layer.size, layer.size)
+
+
+def bench_layers(timing, only):
+    import torch
     rows = []
     min_runs, min_seconds = timing["layer"]
-    for layer in LAYERS:
-        torch.manual_seed(0)
-        # The default NCHW memory format, as cnnc's `bench` is given and returns NCHW images:
-        # oneDNN reorders to its blocked layout inside the call, as cnnc copies to its own.
-        net = nn.Sequential(
-            nn.Conv2d(layer.in_channels, layer.filters, layer.kernel, layer.stride, layer.pad,
-                      groups=layer.groups, bias=True),
-            nn.ReLU(inplace=True)).eval()
-        x = torch.randn(1, layer.in_channels, layer.size, layer.size)
+    # PyTorch's speed for a layer depends on what its process ran before: in a fresh process the
+    # first layer ran 4-5x slower than the same layer built again later (64->64@56: 3.9 against
+    # 0.82 ms), and the stem and the depthwise layer ran at 12-15 ms until a layer with large
+    # weights had run (then 0.9 and 0.35 ms). Every layer runs a few times first, so that each
+    # is timed in the state of a process that has run them all, whatever else is measured.
+    with torch.no_grad():
+        for layer in LAYERS:
+            net, x = layer_net(layer)
+            for _ in range(3):
+                net(x)
+    for layer in [l for l in LAYERS if only in (None, l.name)]:
+        net, x = layer_net(layer)
         with torch.no_grad():
             ms, runs = median_ms(lambda: net(x), min_runs, min_seconds)
         gflops = layer.flops / (ms * 1e-3) * 1e-9
@@ -119,13 +134,13 @@ def bench_layers(timing):
     return rows
 
 
-def bench_models(timing):
+def bench_models(timing, only):
     import torch
     sys.path.insert(0, os.path.join(REPO, "scripts"))
     from cnnc_torch_models import build_model, spec
     rows = []
     min_runs, min_seconds = timing["model"]
-    for name in MODELS:
+    for name in [n for n in MODELS if only in (None, n)]:
         model = build_model(name, seed=0)  # eval mode
         x = torch.randn(1, *spec(name).input_shape)
         with torch.no_grad():
@@ -149,14 +164,14 @@ def lenet5():
         nn.Linear(84, 10))
 
 
-def bench_training(timing):
+def bench_training(timing, only):
     import torch
     import torch.nn as nn
     sys.path.insert(0, os.path.join(REPO, "scripts"))
     from cnnc_torch_models import resnet18_fashion
     builders = {"lenet5": lenet5, "resnet18_fashion": resnet18_fashion}
     rows = []
-    for name in TRAINING:
+    for name in [n for n in TRAINING if only in (None, n)]:
         torch.manual_seed(0)
         model = builders[name]().train()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
@@ -192,13 +207,14 @@ def main():
     parser.add_argument("--threads", type=int, required=True,
                         help="intra-op threads (cnnc's Halide thread count)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--only", help="this layer or model of the part alone")
     args = parser.parse_args()
 
     import torch
     torch.set_num_threads(args.threads)
     timing = TIMING["quick" if args.quick else "full"]
     rows = {"layers": bench_layers, "models": bench_models, "training": bench_training}[
-        args.part](timing)
+        args.part](timing, args.only)
     print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
                       "part": args.part, "rows": rows}))
 
