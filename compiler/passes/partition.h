@@ -32,10 +32,11 @@ struct Partition {
 // Splits the inference graph at every value that is not point-wise (convolutions, pools, dense,
 // ...), except a convolution read only by a pool, or a depthwise one read only by a 1x1
 // convolution, through its batch norm and activation: that one is part of its consumer's kernel
-// (Segment::fused_producer). A convolution read only by its activation (a chain of single-input
-// point-wise nodes, each read once) is part of the kernel that writes the activation
-// (Segment::epilogue_of): the activation is applied once, to each tile the convolution computes,
-// rather than wherever its readers load a value. Keeps only what the output needs, and gives
+// (Segment::fused_producer). A convolution read only by its activation (a chain of point-wise
+// nodes of its shape, each read once: single-input ones, and a sum joined by one of its inputs)
+// is part of the kernel that writes the activation (Segment::epilogue_of): the activation is
+// applied once, to each tile the convolution computes, rather than wherever its readers load a
+// value. Keeps only what the output needs, and gives
 // segments with equal signatures one kernel: ResNet-152's 36 identical blocks of a stage compile
 // once. Compiling each kernel as its own Halide pipeline keeps compile time linear in the number of
 // distinct layers, where one pipeline for the whole network grows faster than linearly (ResNet-152:
