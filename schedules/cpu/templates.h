@@ -28,6 +28,10 @@ void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Targ
                      const ScheduleParams& params = {},
                      const std::optional<Halide::LoopLevel>& at = std::nullopt);
 
+// Whether schedule_conv2d_output computes the convolution per tile of its output (else up front).
+bool computed_per_output_tile(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
+                              const ScheduleParams& params);
+
 // A convolution whose value the kernel writes, as it is or through `epilogue` (its activation,
 // the kernel's output, a pure Func of the convolution's shape). Where its tile is in registers,
 // the returned output (the epilogue, else a wrapper, Func::in) is tiled as the convolution would
@@ -36,10 +40,6 @@ void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Targ
 // added to it), and the epilogue a third. Parameter wrap=0 (or any other tile) schedules the
 // convolution as schedule_conv2d does and the epilogue as an element-wise stage, and returns the
 // output.
-// Whether schedule_conv2d_output computes the convolution per tile of its output (else up front).
-bool computed_per_output_tile(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
-                              const ScheduleParams& params);
-
 Halide::Func schedule_conv2d_output(Halide::Func conv, const ir::Node& node,
                                     const Halide::Target& target, const ScheduleParams& params = {},
                                     const std::optional<Halide::Func>& epilogue = std::nullopt);
