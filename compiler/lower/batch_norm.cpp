@@ -60,12 +60,10 @@ FoldedBatchNorm fold_batch_norm(const ir::Node& conv, const ir::Node& bn,
     Var co("c");
     Func scale(bn.name + "_fold_scale");
     scale(co) = bn_params.at(0)(co) / sqrt(bn_params.at(3)(co) + eps);
-    std::vector<Var> w = dims_of(4);
-    Func weight(conv.name + "_folded_weight"), bias(conv.name + "_folded_bias");
-    weight(w) = conv_params.at(0)(w) * scale(w[0]);
+    Func bias(conv.name + "_folded_bias");
     Expr b = conv_params.size() > 1 ? Expr(conv_params[1](co)) : Expr(0.0f);
     bias(co) = (b - bn_params.at(2)(co)) * scale(co) + bn_params.at(1)(co);
-    return {weight, bias, scale};
+    return {scale, bias};
 }
 
 }  // namespace cnnc::lower

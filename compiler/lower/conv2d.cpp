@@ -30,8 +30,13 @@ Func conv2d(const OpInputs& op) {
     const Func& weight = op.params.at(0);
 
     Var co("c"), x("x"), y("y"), n("n");
-    Func out(func_name(op.node));
-    out(co, x, y, n) = op.bias() ? Expr((*op.bias())(co)) : Expr(0.0f);
+    // With a folded batch norm the sums are a Func of their own, scaled and biased per channel
+    // by the output (schedules compute them per tile of it: cpu::accumulation).
+    Func out(op.output_scale ? name + "_sums" : func_name(op.node));
+    if (op.output_scale)
+        out(co, x, y, n) = 0.0f;
+    else
+        out(co, x, y, n) = op.bias() ? Expr((*op.bias())(co)) : Expr(0.0f);
     if (a.groups == 1) {
         RDom r(0, cin_g, 0, w.kernel_w, 0, w.kernel_h, name + "_r");
         Expr ix = x * w.stride_w - w.pads.left + r.y * w.dilation_w;
@@ -53,7 +58,10 @@ Func conv2d(const OpInputs& op) {
         }
         out(co, x, y, n) += value;
     }
-    return out;
+    if (!op.output_scale) return out;
+    Func scaled(func_name(op.node));
+    scaled(co, x, y, n) = out(co, x, y, n) * (*op.output_scale)(co) + (*op.bias())(co);
+    return scaled;
 }
 
 // Transposed convolution in two steps. First what every input pixel gives each kernel tap,

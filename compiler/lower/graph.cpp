@@ -73,9 +73,9 @@ void lower_node(const ir::Graph& g, int i, std::vector<Func>& values,
         std::vector<Func> bn_params;
         for (int p : bn.params) bn_params.push_back(params.at(size_t(p)));
         const FoldedBatchNorm folded = fold_batch_norm(n, bn, op.params, bn_params);
-        op.params = {folded.weight, folded.bias};
-        // The scale first: computed once, not once per weight (a sqrt each).
-        mode.precomputed.insert(mode.precomputed.end(), {folded.scale, folded.weight, folded.bias});
+        op.params = {op.params.at(0), folded.bias};
+        op.output_scale = folded.scale;
+        mode.precomputed.insert(mode.precomputed.end(), {folded.scale, folded.bias});
     }
     bool folded_away = false;
     for (const auto& [conv, bn] : mode.folded_batch_norms) folded_away |= bn == i;

@@ -204,7 +204,34 @@ void stage_padded(Func padded, const LoopLevel& row, const ConvTile& t) {
     padded.vectorize(padded.args()[0], t.w.v.lanes, TailStrategy::GuardWithIf);
 }
 
+// The loop of `out` just outside its register tile (tile_window_stage's order).
+LoopLevel register_tile_level(Func out, const ConvTile& t) {
+    const Var outer_x = t.w.pixels > 1 ? Var("xo") : out.args()[1];
+    return LoopLevel(out, t.w.channels_outer ? outer_x : Var("co"));
+}
+
+// A folded batch norm's scaled convolution, already tiled: its sums per register tile, or, where
+// they cannot be in registers, per row of the convolution's tiles.
+void schedule_scaled_conv(Func conv, Func sums, const ConvTile& t, const LoopLevel& row) {
+    if (t.in_registers && !sums.rvars(0).empty()) {
+        sums.compute_at(register_tile_level(conv, t));
+        schedule_tile_sums(sums, t, sums.rvars(0));
+        return;
+    }
+    WindowTile per_row = t.w;
+    per_row.serial = true;
+    sums.compute_at(row);
+    tile_window_stage(sums, sums, per_row, {});
+    tile_window_stage(sums.update(), sums, per_row, sums.rvars(0));
+}
+
 }  // namespace
+
+Func accumulation(Func conv, const ir::Node& node) {
+    if (conv.has_update_definition()) return conv;
+    if (std::optional<Func> sums = called_func(conv, node.name + "_sums")) return *sums;
+    throw std::logic_error("conv2d " + node.name + ": neither an update nor sums to schedule");
+}
 
 void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
                      const ScheduleParams& params, const std::optional<LoopLevel>& at) {
@@ -215,22 +242,27 @@ void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
     else
         conv.compute_root();
     tile_window_stage(conv, conv, t.w, {});
-    if (!t.in_registers || conv.rvars(0).empty()) {
+    Func sums = accumulation(conv, node);
+    // Looked up before the update's sums move to a Func of their own, which then calls it.
+    std::optional<Func> padded = called_func(sums, node.name + "_padded");
+    const LoopLevel row(conv, t.w.serial ? conv.args()[2] : Var("yn"));
+    if (sums.name() != conv.name()) {
+        schedule_scaled_conv(conv, sums, t, row);
+    } else if (!t.in_registers || conv.rvars(0).empty()) {
         // Channels that do not fill whole vectors, or grouped sums (no reduction of the update's
         // own): the tile accumulates in the output.
         tile_window_stage(conv.update(), conv, t.w, conv.rvars(0));
         return;
+    } else {
+        tile_window_stage(conv.update(), conv, t.w, {sums_in_registers(conv, t)});
     }
-    // Looked up before the update's sums move to a Func of their own, which then calls it.
-    std::optional<Func> padded = called_func(conv, node.name + "_padded");
-    tile_window_stage(conv.update(), conv, t.w, {sums_in_registers(conv, t)});
-    if (padded) stage_padded(*padded, LoopLevel(conv, t.w.serial ? conv.args()[2] : Var("yn")), t);
+    if (padded) stage_padded(*padded, row, t);
 }
 
 bool computed_per_output_tile(Func conv, const ir::Node& node, const Target& target,
                               const ScheduleParams& params) {
-    return conv_tile(node, target, params).in_registers && !conv.rvars(0).empty() &&
-           params.get("wrap", 1) != 0;
+    return conv_tile(node, target, params).in_registers &&
+           !accumulation(conv, node).rvars(0).empty() && params.get("wrap", 1) != 0;
 }
 
 Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& target,
@@ -242,14 +274,17 @@ Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& targe
         schedule_elementwise(*epilogue, node, target);
         return *epilogue;
     }
-    std::optional<Func> padded = called_func(conv, node.name + "_padded");
-    Func out = epilogue ? *epilogue : conv.in();
+    Func sums = accumulation(conv, node);
+    std::optional<Func> padded = called_func(sums, node.name + "_padded");
+    // A scaled convolution is point-wise in its sums: the tile it is written from (no wrapper),
+    // or inlined into its epilogue's.
+    const bool scaled = sums.name() != conv.name();
+    Func out = epilogue ? *epilogue : scaled ? conv : conv.in();
+    if (scaled && epilogue) conv.compute_inline();
     out.compute_root();
     tile_window_stage(out, out, t.w, {});
-    // The loop just outside the register tile (tile_window_stage's order).
-    const Var outer_x = t.w.pixels > 1 ? Var("xo") : out.args()[1];
-    conv.compute_at(out, t.w.channels_outer ? outer_x : Var("co"));
-    schedule_tile_sums(conv, t, conv.rvars(0));
+    sums.compute_at(register_tile_level(out, t));
+    schedule_tile_sums(sums, t, sums.rvars(0));
     if (padded) stage_padded(*padded, LoopLevel(out, Var("yn")), t);
     return out;
 }

@@ -23,10 +23,15 @@ int float_lanes(const Halide::Target& target);
 // over pixel tiles), taps_inner (default 0: the input channels innermost in the reduction; 1:
 // the kernel taps innermost, the input channels outside them).
 // A convolution fused into its consumer's kernel is computed at `at` (a loop of the consumer's
-// tasks), with loops of its own serial.
+// tasks), with loops of its own serial. A convolution with a batch norm folded in (a pure Func
+// scaling its "<name>_sums") is tiled as the output, its sums computed per tile in registers.
 void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
                      const ScheduleParams& params = {},
                      const std::optional<Halide::LoopLevel>& at = std::nullopt);
+
+// The Func that holds a convolution's sums: the convolution itself, or, with a batch norm folded
+// in, the "<name>_sums" it scales (lower::conv2d).
+Halide::Func accumulation(Halide::Func conv, const ir::Node& node);
 
 // Whether schedule_conv2d_output computes the convolution per tile of its output (else up front).
 bool computed_per_output_tile(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
@@ -34,7 +39,8 @@ bool computed_per_output_tile(Halide::Func conv, const ir::Node& node, const Hal
 
 // A convolution whose value the kernel writes, as it is or through `epilogue` (its activation,
 // the kernel's output, a pure Func of the convolution's shape). Where its tile is in registers,
-// the returned output (the epilogue, else a wrapper, Func::in) is tiled as the convolution would
+// the returned output (the epilogue, else a wrapper, Func::in, or a folded batch norm's scaled
+// convolution itself) is tiled as the convolution would
 // be, and the convolution, its bias and its whole reduction, is computed per tile of it: one
 // parallel loop nest, where computing the convolution itself runs two (the bias, then the sums
 // added to it), and the epilogue a third. Parameter wrap=0 (or any other tile) schedules the
@@ -72,9 +78,8 @@ void schedule_elementwise(Halide::Func f, const ir::Node& node, const Halide::Ta
 void schedule_dense(Halide::Func dense, const ir::Node& node, const Halide::Target& target,
                     const ScheduleParams& params = {});
 
-// Values computed from the parameters at every call (weights with a batch norm folded in, 9.4 MB
-// for a 512-channel 3x3 layer): once, up front, vectorized over their first dimension and in
-// parallel over their last.
+// Values computed from the parameters at every call (a folded batch norm's scale and bias per
+// channel): once, up front, vectorized over their first dimension and in parallel over their last.
 void schedule_precomputed(Halide::Func f, const Halide::Target& target);
 
 // The parameter sets the tuner tries for a node (empty: nothing to tune); the tuner measures the

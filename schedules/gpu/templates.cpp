@@ -126,13 +126,13 @@ void tile_window_stage(Stage s, const Func& f, const Target& target, const Windo
     gpu_loop_nest(s, target, serial, {ci, xt}, {co, xo, y, n});
 }
 
-// The Func a transposed convolution's output scatters: "<name>_taps", or "<name>_taps$<k>" when
-// Halide renamed it because the name was taken in this process (JIT tests).
-Func taps_of(const Func& conv, const ir::Node& node) {
-    const std::string name = node.name + "_taps";
-    for (const auto& [called, fn] : Internal::find_direct_calls(conv.function()))
+// The Func `f` calls by this name: "<name>", or "<name>$<k>" when Halide renamed it because the
+// name was taken in this process (JIT tests). A transposed convolution's output scatters
+// "<node>_taps"; a folded batch norm's convolution scales "<node>_sums".
+Func called_func(const Func& f, const std::string& name) {
+    for (const auto& [called, fn] : Internal::find_direct_calls(f.function()))
         if (called == name || called.rfind(name + "$", 0) == 0) return Func(fn);
-    throw std::logic_error("transposed_conv2d " + node.name + ": no taps");
+    throw std::logic_error(f.name() + ": calls no " + name);
 }
 
 // Class probabilities (k, n) or per pixel (k, x, y, n): one thread per image (or pixel) loops over
@@ -218,13 +218,21 @@ void schedule_generic(Func f, const Target& target, int64_t first, int64_t secon
 
 void schedule_conv2d(Func conv, const ir::Node& node, const Target& target) {
     const WindowTile t = window_tile(node, register_tile);
-    std::vector<Var> a = conv.args();
     conv.compute_root();
     tile_window_stage(conv, conv, target, t, {});
+    // A folded batch norm's convolution scales "<name>_sums" (lower::conv2d): the sums are tiled
+    // as a convolution of their own, the scaling one more pass.
+    Func sums = conv;
+    if (!conv.has_update_definition()) {
+        sums = called_func(conv, node.name + "_sums");
+        sums.compute_root();
+        tile_window_stage(sums, sums, target, t, {});
+    }
+    std::vector<Var> a = sums.args();
     // Grouped convolutions sum inline (no reduction of the update's own): nothing to rfactor.
-    std::optional<RVar> once = accumulate_in_registers(conv, Var("ci"), {a[1]});
-    tile_window_stage(conv.update(), conv, target, t,
-                      once ? std::vector<RVar>{*once} : conv.rvars(0));
+    std::optional<RVar> once = accumulate_in_registers(sums, Var("ci"), {a[1]});
+    tile_window_stage(sums.update(), sums, target, t,
+                      once ? std::vector<RVar>{*once} : sums.rvars(0));
 }
 
 void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& target) {
@@ -236,7 +244,7 @@ void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& t
     // pure, so any of them may run in parallel. Threads over channels and input pixels; each
     // thread holds all taps of a small kernel (U-Net's 2x2, a 3x3) in registers, sharing each
     // input load; larger kernels sum one tap at a time.
-    Func taps = taps_of(conv, node);
+    Func taps = called_func(conv, node.name + "_taps");
     std::vector<Var> ta = taps.args();
     Var c = ta[0], kx = ta[1], ky = ta[2], x = ta[3], y = ta[4], n = ta[5];
     Var co("co"), ci("ci"), xo("xo"), xt("xt");

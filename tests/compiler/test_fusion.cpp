@@ -69,7 +69,7 @@ struct Run {
     std::string fused_stmt;
     std::string producer, consumer;   // their Funcs' names
     std::string output_stmt;          // the last kernel's
-    std::string epilogue_of, output;  // the last kernel's: its convolution's and output's Funcs
+    std::string epilogue_of, output;  // the last kernel's: its convolution's sums' and output's Funcs
 };
 
 Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params) {
@@ -93,7 +93,11 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
         if (&s == &p.partition.segments.back()) {
             r.output_stmt = lowered_stmt(k, target);
             r.output = k.output.name();
-            if (s.epilogue_of >= 0) r.epilogue_of = k.values[size_t(s.epilogue_of)].name();
+            // The Func that sums the convolution (a folded batch norm's scaling is inlined).
+            if (s.epilogue_of >= 0)
+                r.epilogue_of = schedules::cpu::accumulation(k.values[size_t(s.epilogue_of)],
+                                                             g.node(s.epilogue_of))
+                                    .name();
         }
         Buf out(extents_of(g.node(s.output).shape, 3));
         Halide::Pipeline(k.output).realize(out, target);

@@ -382,8 +382,9 @@ void check_kernels_match_whole_graph(const Model& m, size_t segments) {
     for (const ir::Param& p : g.params) {
         params.emplace_back(
             std::vector<int>(p.extents.dims.begin(), p.extents.dims.begin() + p.extents.rank));
+        const bool variance = p.role == "running_var";  // positive, else sqrt gives NaN
         for (int64_t k = 0; k < int64_t(params.back().number_of_elements()); ++k)
-            params.back().data()[k] = 0.5f * dist(rng);
+            params.back().data()[k] = variance ? 0.5f + std::abs(dist(rng)) : 0.5f * dist(rng);
     }
     lower::InferencePipeline p = lower::build_inference(g);
     REQUIRE(p.partition.segments.size() == segments);
@@ -413,6 +414,28 @@ TEST_CASE("inference kernels, scheduled, compute what the whole graph computes")
         Tensor c = conv2d(cat, {.filters = 6, .kernel = 3, .padding = same});
         softmax_cross_entropy(dense(flatten(c), {.units = 5}));
         check_kernels_match_whole_graph(m, 5);
+    }
+}
+
+TEST_CASE("folded batch norms scale the sums of every kind of convolution tile") {
+    // Two short chains: the whole graph's reference computes each convolution at the innermost
+    // loop of its reader (Halide's default for a Func with an update), so a long one explodes.
+    Model m("scaled");
+    Tensor x = m.input({3, 9, 7});
+    SUBCASE("in registers: per tile of an activation, and a depthwise one fused into a 1x1") {
+        x = relu(batch_norm(conv2d(x, {.filters = 64, .kernel = 3, .padding = same})));
+        x = relu6(batch_norm(conv2d(x, {.filters = 64, .kernel = 3, .padding = same, .groups = 64})));
+        x = batch_norm(conv2d(x, {.filters = 32, .kernel = 1, .bias = false}));
+        softmax_cross_entropy(dense(flatten(x), {.units = 5}));
+        REQUIRE(passes::foldable_batch_norms(passes::build_graph(m)).size() == 3);
+        check_kernels_match_whole_graph(m, 3);
+    }
+    SUBCASE("per row: channels that do not fill vectors, grouped sums") {
+        x = batch_norm(conv2d(x, {.filters = 6, .kernel = 3, .padding = same}));
+        x = relu(batch_norm(conv2d(x, {.filters = 8, .kernel = 1, .groups = 2})));
+        softmax_cross_entropy(dense(flatten(x), {.units = 5}));
+        REQUIRE(passes::foldable_batch_norms(passes::build_graph(m)).size() == 2);
+        check_kernels_match_whole_graph(m, 3);
     }
 }
 
