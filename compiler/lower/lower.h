@@ -23,7 +23,7 @@ struct Mode {
     std::map<int, Halide::Func> updated_state;
     // Inference: convolution node -> batch norm node folded into it (passes::foldable_batch_norms).
     std::map<int, int> folded_batch_norms;
-    // Per-call precomputations (folded weights): schedules compute them once, up front.
+    // Per-call precomputations (a folded batch norm's scale and bias): computed once, up front.
     std::vector<Halide::Func> precomputed;
 };
 

@@ -369,7 +369,7 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         else
             schedule_node(k.values[size_t(i)], n, target);
     }
-    // Folded weights and biases: small, but left to the host they would be computed there and
+    // Folded scales and biases: small, but left to the host they would be computed there and
     // copied to the device at every call.
     for (Func f : k.precomputed) schedule_generic(f, target);
     if (s.probabilities) schedule_probabilities(k.output, g.node(s.output).shape, target);

@@ -55,7 +55,7 @@ void schedule_stage(Halide::Stage s, const Halide::Target& target,
 // The pure dimensions of update `update`: its args that are the definition's own variables.
 std::vector<Halide::Var> pure_vars_of_update(const Halide::Func& f, int update);
 
-// Any other Func (softmax, reshapes, folded weights): computed once, threads over its first
+// Any other Func (softmax, reshapes, folded scales): computed once, threads over its first
 // pure dimensions (first_extent / second_extent when known, 0 when not), blocks over the rest,
 // in every update too; a stage with no pure dimension runs on one GPU thread.
 void schedule_generic(Halide::Func f, const Halide::Target& target, int64_t first_extent = 0,
