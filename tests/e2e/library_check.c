@@ -7,8 +7,12 @@
  *   check create WEIGHTS           create only: prints the error, exits with the error code
  *   check misuse WEIGHTS           every wrong call returns its error code and a message
  *   check memory WEIGHTS           a context on caller memory agrees with one on its own
+ *   check threads WEIGHTS          contexts run at once on several threads, each many times,
+ *                                  give what one context gives alone (the kernels' scratch
+ *                                  memory is kept and handed out again between calls)
  *   check bench WEIGHTS BATCH      median milliseconds per run, as one JSON line
  * WEIGHTS is an external weights file, or - for a library with embedded weights. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +185,61 @@ static int memory(const char *weights) {
     return failures ? 1 : 0;
 }
 
+enum { thread_count = 3, thread_runs = 20 };
+
+typedef struct thread_job {
+    const char *weights;
+    const float *images;
+    const float *expected;
+    int mismatches, errors;
+} thread_job;
+
+static void *run_repeatedly(void *arg) {
+    thread_job *job = arg;
+    options o = weights_options(job->weights, 1);
+    context *c = create_or_die(&o);
+    float *y = malloc(CONST(OUTPUT_SIZE) * sizeof(float));
+    for (int r = 0; r < thread_runs; ++r) {
+        if (API(run)(c, job->images, CONST(INPUT_SIZE), y, CONST(OUTPUT_SIZE)) != CONST(OK))
+            ++job->errors;
+        else if (memcmp(y, job->expected, CONST(OUTPUT_SIZE) * sizeof(float)) != 0)
+            ++job->mismatches;
+    }
+    API(destroy)(c);
+    free(y);
+    return NULL;
+}
+
+static int threads(const char *weights) {
+    options o = weights_options(weights, 1);
+    context *alone = create_or_die(&o);
+    float *images = malloc(CONST(INPUT_SIZE) * sizeof(float));
+    float *expected = malloc(CONST(OUTPUT_SIZE) * sizeof(float));
+    for (size_t i = 0; i < CONST(INPUT_SIZE); ++i) images[i] = (float)((i * 104729) % 997) / 997.0f;
+    expect(API(run)(alone, images, CONST(INPUT_SIZE), expected, CONST(OUTPUT_SIZE)), CONST(OK),
+           "run alone", alone);
+    API(destroy)(alone);
+    pthread_t ids[thread_count];
+    thread_job jobs[thread_count];
+    for (int t = 0; t < thread_count; ++t) {
+        jobs[t] = (thread_job){weights, images, expected, 0, 0};
+        pthread_create(&ids[t], NULL, run_repeatedly, &jobs[t]);
+    }
+    for (int t = 0; t < thread_count; ++t) {
+        pthread_join(ids[t], NULL);
+        if (jobs[t].errors || jobs[t].mismatches) {
+            printf("FAILED: thread %d: %d of %d runs failed, %d gave other outputs\n", t,
+                   jobs[t].errors, thread_runs, jobs[t].mismatches);
+            ++failures;
+        }
+    }
+    printf("%d threads x %d runs: outputs equal to one context's alone\n", thread_count,
+           thread_runs);
+    free(images);
+    free(expected);
+    return failures ? 1 : 0;
+}
+
 static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -223,6 +282,7 @@ int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "create") == 0) return create_only(argv[2]);
     if (argc == 3 && strcmp(argv[1], "misuse") == 0) return misuse(argv[2]);
     if (argc == 3 && strcmp(argv[1], "memory") == 0) return memory(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "threads") == 0) return threads(argv[2]);
     if (argc == 4 && strcmp(argv[1], "bench") == 0) return bench(argv[2], atoi(argv[3]));
     fprintf(stderr, "usage: see the comment at the top of library_check.c\n");
     return 2;

@@ -90,6 +90,7 @@ host/check infer - x4.f32 lib4.f32 4 > /dev/null
 same_outputs lib4.f32 infer4.f32 "embedded weights, batch 4: the library agrees with lenet5 infer"
 host/check misuse -
 host/check memory -
+host/check threads -
 
 link_check ext lenet5
 ext/check infer ext/lenet5.weights x4.f32 ext4.f32 4 > /dev/null
@@ -231,6 +232,7 @@ for model in resnet18 mobilenet_v2; do
     check_dependencies "$model/lib/lib$model.a"
     link_check "$model/lib" "$model"
     "$model/lib/check" infer - "$model/x_b2.f32" "$model/lib.f32" 2 > /dev/null
+    "$model/lib/check" threads -  # MobileNet-v2's kernels allocate scratch rows per task
     "$build/bin/$model" infer --weights "$model/$model.cnnp" --input "$model/x_b2.f32" --output "$model/infer.f32" > /dev/null
     same_outputs "$model/lib.f32" "$model/infer.f32" "$model: the library agrees with $model infer"
     $py "$source_dir/tests/torch/architecture_reference.py" compare "$model" "$model" 2 "$model/lib.f32"
