@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "schedules/called_funcs.h"
+
 namespace cnnc::schedules::cpu {
 
 using namespace Halide;
@@ -158,14 +160,6 @@ ConvTile conv_tile(const ir::Node& node, const Target& target, const SchedulePar
     return t;
 }
 
-// A Func that `f` calls directly, by name (Halide renames a Func whose name is taken in the
-// process, as in the JIT tests: "<name>$1").
-std::optional<Func> called_func(Func f, const std::string& name) {
-    for (const auto& [called, fn] : Internal::find_direct_calls(f.function()))
-        if (called == name || called.rfind(name + "$", 0) == 0) return Func(fn);
-    return std::nullopt;
-}
-
 // A register tile's sums, a Func with a pure definition and one update computed per tile: its
 // channel vectors and pixels unrolled, so LLVM keeps the accumulators in registers across the
 // reduction `r` (input channel, kx, ky), ordered as the tile asks.
@@ -226,12 +220,6 @@ void schedule_scaled_conv(Func conv, Func sums, const ConvTile& t, const LoopLev
 }
 
 }  // namespace
-
-Func accumulation(Func conv, const ir::Node& node) {
-    if (conv.has_update_definition()) return conv;
-    if (std::optional<Func> sums = called_func(conv, node.name + "_sums")) return *sums;
-    throw std::logic_error("conv2d " + node.name + ": neither an update nor sums to schedule");
-}
 
 void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
                      const ScheduleParams& params, const std::optional<LoopLevel>& at) {

@@ -29,10 +29,6 @@ void schedule_conv2d(Halide::Func conv, const ir::Node& node, const Halide::Targ
                      const ScheduleParams& params = {},
                      const std::optional<Halide::LoopLevel>& at = std::nullopt);
 
-// The Func that holds a convolution's sums: the convolution itself, or, with a batch norm folded
-// in, the "<name>_sums" it scales (lower::conv2d).
-Halide::Func accumulation(Halide::Func conv, const ir::Node& node);
-
 // Whether schedule_conv2d_output computes the convolution per tile of its output (else up front).
 bool computed_per_output_tile(Halide::Func conv, const ir::Node& node, const Halide::Target& target,
                               const ScheduleParams& params);

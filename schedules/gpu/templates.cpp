@@ -5,6 +5,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "schedules/called_funcs.h"
+
 namespace cnnc::schedules::gpu {
 
 using namespace Halide;
@@ -126,15 +128,6 @@ void tile_window_stage(Stage s, const Func& f, const Target& target, const Windo
     gpu_loop_nest(s, target, serial, {ci, xt}, {co, xo, y, n});
 }
 
-// The Func `f` calls by this name: "<name>", or "<name>$<k>" when Halide renamed it because the
-// name was taken in this process (JIT tests). A transposed convolution's output scatters
-// "<node>_taps"; a folded batch norm's convolution scales "<node>_sums".
-Func called_func(const Func& f, const std::string& name) {
-    for (const auto& [called, fn] : Internal::find_direct_calls(f.function()))
-        if (called == name || called.rfind(name + "$", 0) == 0) return Func(fn);
-    throw std::logic_error(f.name() + ": calls no " + name);
-}
-
 // Class probabilities (k, n) or per pixel (k, x, y, n): one thread per image (or pixel) loops over
 // the few classes itself, normalising by a maximum and a sum it computes once per class (as on
 // the CPU: a handful of classes).
@@ -222,9 +215,8 @@ void schedule_conv2d(Func conv, const ir::Node& node, const Target& target) {
     tile_window_stage(conv, conv, target, t, {});
     // A folded batch norm's convolution scales "<name>_sums" (lower::conv2d): the sums are tiled
     // as a convolution of their own, the scaling one more pass.
-    Func sums = conv;
-    if (!conv.has_update_definition()) {
-        sums = called_func(conv, node.name + "_sums");
+    Func sums = accumulation(conv, node);
+    if (sums.name() != conv.name()) {
         sums.compute_root();
         tile_window_stage(sums, sums, target, t, {});
     }
@@ -244,7 +236,9 @@ void schedule_transposed_conv2d(Func conv, const ir::Node& node, const Target& t
     // pure, so any of them may run in parallel. Threads over channels and input pixels; each
     // thread holds all taps of a small kernel (U-Net's 2x2, a 3x3) in registers, sharing each
     // input load; larger kernels sum one tap at a time.
-    Func taps = called_func(conv, node.name + "_taps");
+    const std::optional<Func> taps_found = called_func(conv, node.name + "_taps");
+    if (!taps_found) throw std::logic_error("transposed_conv2d " + node.name + ": no taps");
+    Func taps = *taps_found;
     std::vector<Var> ta = taps.args();
     Var c = ta[0], kx = ta[1], ky = ta[2], x = ta[3], y = ta[4], n = ta[5];
     Var co("co"), ci("ci"), xo("xo"), xt("xt");

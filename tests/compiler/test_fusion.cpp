@@ -12,6 +12,7 @@
 #include "compiler/lower/inference.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
+#include "schedules/called_funcs.h"
 #include "schedules/cpu/templates.h"
 #include "schedules/schedule.h"
 
@@ -95,8 +96,8 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
             r.output = k.output.name();
             // The Func that sums the convolution (a folded batch norm's scaling is inlined).
             if (s.epilogue_of >= 0)
-                r.epilogue_of = schedules::cpu::accumulation(k.values[size_t(s.epilogue_of)],
-                                                             g.node(s.epilogue_of))
+                r.epilogue_of = schedules::accumulation(k.values[size_t(s.epilogue_of)],
+                                                        g.node(s.epilogue_of))
                                     .name();
         }
         Buf out(extents_of(g.node(s.output).shape, 3));
