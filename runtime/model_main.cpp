@@ -235,6 +235,7 @@ int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOpti
                     {"best_epoch", r.best_epoch},
                     {"stopped_early", r.stopped_early},
                     {"seconds", r.seconds},
+                    {"micro_batches", r.micro_batches},
                     {"weights", c.weights},
                     {"checkpoint", o.checkpoint},
                     {"history_csv", o.history + ".csv"},
@@ -245,7 +246,9 @@ int cmd_train(const ir::Graph& g, const Pipelines& p, const Common& c, TrainOpti
     }
     if (!t.init_from.empty()) figures["init_from"] = t.init_from;
     json meta = figures;
-    meta["options"] = train_options_json(o);
+    TrainOptions used = o;
+    used.micro_batches = r.micro_batches;
+    meta["options"] = train_options_json(used);
     save_params(c.weights, state.to_file(meta.dump()));
     if (r.stopped_early)
         std::printf(
@@ -326,7 +329,7 @@ double median_ms(F&& f) {
 }
 
 // Synthetic data is enough to time: the pipelines' work does not depend on pixel values.
-int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
+int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c, int micro_batches) {
     ModelState state = std::filesystem::exists(c.weights) ? load_state(g, c.weights)
                                                           : ModelState::initialised(g, 1);
     const Shape& in = g.node(g.input).shape;
@@ -345,10 +348,13 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c) {
         o.epochs = 3;
         o.validation = 0;
         o.verbose = false;
+        o.micro_batches = micro_batches;
         TrainReport r = train(state, p, data, o);
-        std::printf("; training %.0f images/s at batch %d", r.images_per_second, o.batch);
+        std::printf("; training %.0f images/s at batch %d in %d micro-batches",
+                    r.images_per_second, o.batch, r.micro_batches);
         figures["train_images_per_second"] = r.images_per_second;
         figures["train_batch"] = o.batch;
+        figures["train_micro_batches"] = r.micro_batches;
     }
     std::printf("\n");
     if (c.json) print_json(figures);
@@ -491,6 +497,11 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
             ->add_option("--augment", t.augment,
                          "crop=P,flip,translate=T,rotate=DEG,brightness=B,contrast=C,noise=N")
             ->capture_default_str();
+        train_cmd
+            ->add_option("--micro-batches", o.micro_batches,
+                         "split each batch into N parts that run side by side, one per thread "
+                         "(0: one per thread for models without batch norm, else 1)")
+            ->capture_default_str();
         train_cmd->add_option("--checkpoint", t.checkpoint,
                               "written after every epoch (default <weights>.ckpt)");
         train_cmd->add_option("--resume", t.resume, "continue the run of this checkpoint");
@@ -529,6 +540,8 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         grad_cmd->add_option("--seed", grad.seed, "dropout's random stream")->capture_default_str();
         auto* bench_cmd = app.add_subcommand("bench", "inference latency and training speed");
         common(bench_cmd, false);
+        bench_cmd->add_option("--micro-batches", o.micro_batches, "as for train")
+            ->capture_default_str();
         auto* export_cmd = app.add_subcommand("export", "standalone static library + C header");
         common(export_cmd, false);
         export_cmd->add_option("--out", export_options.out_dir, "output folder")->required();
@@ -575,7 +588,7 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         if (eval_cmd->parsed()) return cmd_eval(g, p, c);
         if (infer_cmd->parsed()) return cmd_infer(g, p, c, infer_input, infer_output);
         if (grad_cmd->parsed()) return cmd_gradients(g, p, c, grad);
-        if (bench_cmd->parsed()) return cmd_bench(g, p, c);
+        if (bench_cmd->parsed()) return cmd_bench(g, p, c, o.micro_batches);
         if (export_cmd->parsed()) return cmd_export(g, prog, c, export_options);
     } catch (const ShapeError& e) {
         std::cerr << argv[0] << ": shape error: " << e.what() << "\n";

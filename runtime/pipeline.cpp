@@ -1,7 +1,10 @@
 // Invoking generated pipelines and capturing their errors.
 #include "runtime/pipeline.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
+#include <thread>
 
 namespace cnnc::runtime {
 namespace {
@@ -17,7 +20,40 @@ int run_task(void*, int task, uint8_t* closure) {
     return 0;
 }
 
+// Set on a thread while it runs a part of on_pipeline_threads_with_serial_pipelines.
+thread_local bool serial_pipelines = false;
+halide_do_par_for_t chained_do_par_for = nullptr;
+
+int do_par_for(void* user_context, halide_task_t task, int min, int size, uint8_t* closure) {
+    if (!serial_pipelines) return chained_do_par_for(user_context, task, min, size, closure);
+    for (int i = min; i < min + size; ++i)
+        if (int status = task(user_context, i, closure); status != 0) return status;
+    return 0;
+}
+
 }  // namespace
+
+int pipeline_threads() {
+    // Halide 14 reads HL_NUM_THREADS, or its older spelling HL_NUMTHREADS.
+    for (const char* name : {"HL_NUM_THREADS", "HL_NUMTHREADS"})
+        if (const char* v = std::getenv(name); v && std::atoi(v) > 0) return std::atoi(v);
+    return std::max(1, int(std::thread::hardware_concurrency()));
+}
+
+void on_pipeline_threads_with_serial_pipelines(int64_t count, const TaskBody& body) {
+    static const bool installed = [] {
+        chained_do_par_for = halide_set_custom_do_par_for(do_par_for);
+        if (!chained_do_par_for) chained_do_par_for = halide_default_do_par_for;
+        return true;
+    }();
+    (void)installed;
+    on_pipeline_threads(count, [&](int64_t part) {
+        const bool was = serial_pipelines;
+        serial_pipelines = true;
+        body(part);
+        serial_pipelines = was;
+    });
+}
 
 void on_pipeline_threads(int64_t count, const TaskBody& body) {
     if (count <= 1) return serial_for(count, body);

@@ -26,4 +26,14 @@ void invoke(const PipelineEntry& entry, std::vector<void*> args);
 // must not throw.
 void on_pipeline_threads(int64_t count, const TaskBody& body);
 
+// As on_pipeline_threads, but a pipeline called from inside the body runs its parallel loops as
+// plain loops on the calling thread: for independent parts of one job (the micro-batches of a
+// training step), where the parts are the parallelism and a pipeline's own tasks would only add
+// synchronisation. Pipelines called elsewhere, at the same time, are not affected.
+void on_pipeline_threads_with_serial_pipelines(int64_t count, const TaskBody& body);
+
+// The number of threads the pipelines run on: HL_NUM_THREADS where set (as the Halide runtime
+// reads it), else the machine's cores.
+int pipeline_threads();
+
 }  // namespace cnnc::runtime

@@ -17,6 +17,7 @@
 
 #include "runtime/early_stopping.h"
 #include "runtime/errors.h"
+#include "runtime/micro_batches.h"
 #include "runtime/optimizer.h"
 #include "runtime/progress.h"
 
@@ -130,7 +131,8 @@ json train_options_json(const TrainOptions& o) {
             {"--normalise", std::string(normalisation_name(o.normalisation))},
             {"--augment", o.augment.spec()},
             {"--early-stopping", o.early_stopping},
-            {"--min-delta", o.min_delta}};
+            {"--min-delta", o.min_delta},
+            {"--micro-batches", o.micro_batches}};
 }
 
 void apply_train_options_json(TrainOptions& o, const json& j) {
@@ -184,6 +186,8 @@ void apply_train_options_json(TrainOptions& o, const json& j) {
                 o.early_stopping = v.get<int>();
             else if (key == "--min-delta")
                 o.min_delta = v.get<double>();
+            else if (key == "--micro-batches")
+                o.micro_batches = v.get<int>();
             else
                 throw std::invalid_argument("unknown option");
         } catch (const json::exception& e) {
@@ -271,10 +275,10 @@ namespace {
 
 // One generated training step on `count` images, then the optimizer; returns the mean loss and
 // adds the step's correct classifications to `correct`.
-double run_step(ModelState& s, const Pipelines& p, Tensor& images, LabelTensor& labels,
-                int64_t count, int32_t seed, float lr, OptimizerState& optimizer, StepOutputs& out,
-                int64_t& correct) {
-    call_train_step(p.train_step, s, images.raw_outer(count), labels.raw_outer(count), seed, out);
+double run_step(ModelState& s, const Pipelines& p, MicroBatchStep& step, Tensor& images,
+                LabelTensor& labels, int64_t count, int32_t seed, float lr,
+                OptimizerState& optimizer, StepOutputs& out, int64_t& correct) {
+    step.run(p.train_step, s, images.raw_outer(count), labels.raw_outer(count), seed, out);
     // Running statistics come back from the step; copy them into the model, except a frozen
     // layer's: every tensor of a frozen layer stays as it was.
     const std::set<std::string>& frozen = optimizer.config().frozen;
@@ -383,10 +387,25 @@ Evaluation evaluate(const ModelState& state, const Pipelines& p, const Dataset& 
     return {double(correct) / n, loss_sum / n};
 }
 
-TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const TrainOptions& o,
-                  const Checkpoint* resume) {
+namespace {
+
+// The number of micro-batches per step: a resumed run's from its checkpoint unless asked.
+int resolve_micro_batches(const ir::Graph& g, const Pipelines& p, const TrainOptions& o,
+                          const Checkpoint* resume) {
+    int requested = o.micro_batches;
+    if (requested == 0 && resume && resume->options.contains("--micro-batches"))
+        requested = resume->options["--micro-batches"].get<int>();
+    return micro_batches_for(g, p.train_step, requested, o.batch);
+}
+
+}  // namespace
+
+TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data,
+                  const TrainOptions& given, const Checkpoint* resume) {
     const ir::Graph& g = *s.graph;
-    check_train_options(g, o);
+    check_train_options(g, given);
+    TrainOptions o = given;
+    o.micro_batches = resolve_micro_batches(g, p, given, resume);
     check_data_fits(g, data);
     const Split split = split_data(data.images.count, o);
     if (split.training.empty())
@@ -418,6 +437,8 @@ TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const 
     if (o.augment.any()) augmenter.emplace(o.augment, o.seed);
 
     StepOutputs outputs(g);
+    MicroBatchStep step(g, o.micro_batches);
+    r.micro_batches = o.micro_batches;
     const Shape& in = g.node(g.input).shape;
     const int64_t image_values = in.elements();
     Tensor images(input_extents(g, o.batch));
@@ -452,7 +473,7 @@ TrainReport train(ModelState& s, const Pipelines& p, const Dataset& data, const 
             }
             int32_t seed = int32_t(o.seed * 1000003 + uint64_t(epoch) * 100003 + uint64_t(steps));
             double loss =
-                run_step(s, p, images, labels, count, seed, lr, optimizer, outputs, correct);
+                run_step(s, p, step, images, labels, count, seed, lr, optimizer, outputs, correct);
             if (!std::isfinite(loss))
                 throw std::runtime_error("training diverged: loss is " + std::to_string(loss) +
                                          " in epoch " + std::to_string(epoch + 1) + "; lower --lr");

@@ -38,6 +38,9 @@ struct TrainOptions {
     AugmentOptions augment;                                    // applied to training images only
     int early_stopping = 0;  // patience in epochs on validation accuracy; 0: off
     double min_delta = 0;    // early stopping: improvement (accuracy fraction) that counts
+    // Micro-batches a step's batch is split into, run side by side (runtime/micro_batches.h);
+    // 0 chooses. train() resolves it, and checkpoints keep the number used.
+    int micro_batches = 0;
     std::string checkpoint;  // written after every epoch; "" for none
     std::string history;     // after every epoch: <history>.csv and <history>.svg; "" for none
     bool verbose = true;
@@ -71,6 +74,7 @@ struct TrainReport {
     int best_epoch = 0;            // 1-based epoch whose weights the state holds (0: none ran)
     bool stopped_early = false;
     int resumed_at = 0;  // epochs already done in the checkpoint resumed from
+    int micro_batches = 1;  // per step, as TrainOptions::micro_batches resolved
     std::vector<EpochRecord> history;
 };
 
