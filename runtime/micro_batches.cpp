@@ -87,6 +87,10 @@ void MicroBatchStep::run(const PipelineEntry& step, const ModelState& state,
                          halide_buffer_t* images, halide_buffer_t* labels, int32_t seed,
                          StepOutputs& out) {
     const int64_t count = images->dim[images->dimensions - 1].extent;
+    if (labels->dim[labels->dimensions - 1].extent != count)
+        throw std::invalid_argument("training step: " + std::to_string(count) + " images but " +
+                                    std::to_string(labels->dim[labels->dimensions - 1].extent) +
+                                    " labels");
     const int parts = int(std::min<int64_t>(parts_, count));
     if (parts == 1) return call_train_step(step, state, images, labels, seed, out);
     std::vector<int64_t> first(size_t(parts) + 1);

@@ -1,6 +1,7 @@
 // Resuming the generated fashion_cnn (batch normalisation and dropout): the running statistics
 // travel in the checkpoint and dropout's masks depend on (seed, epoch, step) only, so the resumed
-// run ends with the uninterrupted run's weights, bit for bit.
+// run ends with the uninterrupted run's weights, bit for bit. Batch norm keeps it to one
+// micro-batch per step.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -8,6 +9,7 @@
 #include "fashion_cnn_infer.h"
 #include "fashion_cnn_train_step.h"
 #include "runtime/checkpoint.h"
+#include "runtime/micro_batches.h"
 #include "tests/runtime/test_util.h"
 #include "training_data.h"
 
@@ -52,6 +54,19 @@ TEST_CASE(
                 testing::same_bits(straight.params[i], ModelState::initialised(g, 1).params[i]));
     }
     CHECK(has_state);
+}
+
+TEST_CASE("must-fail: micro-batches would change batch norm's statistics") {
+    const ir::Graph g = passes::build_graph(cnnc_build_model());
+    const PipelineEntry step{fashion_cnn_train_step_argv, fashion_cnn_train_step_metadata};
+    CHECK(micro_batches_for(g, step, 0, 64) == 1);
+    CHECK(micro_batches_for(g, step, 1, 64) == 1);
+    try {
+        micro_batches_for(g, step, 2, 64);
+        FAIL("no error");
+    } catch (const std::invalid_argument& e) {
+        CHECK(testing::contains(e.what(), "--micro-batches 2: layer 'batch_norm' (batch norm)"));
+    }
 }
 
 }  // namespace

@@ -34,6 +34,7 @@ TEST_CASE(
     o.early_stopping = 5;
     o.augment = AugmentOptions::parse("flip,translate=2,rotate=10,noise=0.05");
     o.seed = 7;
+    o.micro_batches = 2;  // the gradients are sums over micro-batches, dropout seeds per part
 
     o.checkpoint = dir.file("straight.ckpt");
     ModelState straight = ModelState::initialised(g, o.seed);
