@@ -328,8 +328,8 @@ double median_ms(F&& f) {
     return ms[ms.size() / 2];
 }
 
-// Training images/s in the steady state, as the peer measures it: one epoch of `data` to warm
-// up (scratch memory, page faults, thread start), then enough epochs for about three seconds.
+// Training images/s in the steady state, as the peer measures it: two steps to warm up (scratch
+// memory, page faults, threads), then at least three epochs of `data` and about three seconds.
 TrainReport time_training(const ir::Graph& g, const Pipelines& p, const Dataset& data,
                           int micro_batches) {
     TrainOptions o;
@@ -337,9 +337,12 @@ TrainReport time_training(const ir::Graph& g, const Pipelines& p, const Dataset&
     o.validation = 0;
     o.verbose = false;
     o.micro_batches = micro_batches;
+    o.limit = 2 * o.batch;
     ModelState warm = ModelState::initialised(g, 1);
     const TrainReport warm_up = train(warm, p, data, o);
-    const double seconds_per_epoch = warm_up.seconds / double(warm_up.epochs_done);
+    const double seconds_per_epoch =
+        warm_up.seconds * double(data.images.count) / double(warm_up.images_seen);
+    o.limit = 0;
     o.epochs = int(std::clamp(std::ceil(3.0 / seconds_per_epoch), 3.0, 1000.0));
     ModelState state = ModelState::initialised(g, 1);
     return train(state, p, data, o);
