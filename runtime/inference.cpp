@@ -58,7 +58,7 @@ Tensor to_storage(const NchwBatch& b) {
 }
 
 NchwInference::NchwInference(const ModelState& state, const PipelineEntry& infer)
-    : state_(state), infer_(infer) {}
+    : state_(state), params_(infer, state.raw_params()) {}
 
 const NchwBatch& NchwInference::run(const NchwBatch& input) {
     const ir::Graph& g = *state_.graph;
@@ -73,10 +73,7 @@ const NchwBatch& NchwInference::run(const NchwBatch& input) {
         out_.values.resize(result_.size());
     }
     transpose_images(input.values.data(), images_.data(), input.n, input.shape, true);
-    std::vector<void*> args{images_.raw()};
-    for (const Tensor& t : state_.params) args.push_back(t.raw());
-    args.push_back(result_.raw());
-    invoke(infer_, args);
+    params_.run(images_.raw(), result_.raw());
     transpose_images(result_.data(), out_.values.data(), input.n, out_.shape, false);
     return out_;
 }

@@ -25,7 +25,8 @@ Tensor to_storage(const NchwBatch& batch);
 
 // Inference on NCHW batches that keeps its storage-order buffers from one call to the next while
 // the batch size stays the same (no allocation, zero fill or page faults per call), and makes
-// the layout copies on the pipelines' threads. `run` throws as infer_nchw does.
+// the layout copies on the pipelines' threads. It packs the weights the plan reads packed once,
+// so `state` must not change while it lives. `run` throws as infer_nchw does.
 class NchwInference {
 public:
     NchwInference(const ModelState& state, const PipelineEntry& infer);
@@ -33,7 +34,7 @@ public:
 
 private:
     const ModelState& state_;
-    PipelineEntry infer_;
+    PreparedParams params_;
     Tensor images_, result_;
     NchwBatch out_;
 };

@@ -88,4 +88,10 @@ ModelState ModelState::from_file(const ir::Graph& g, const ParamFile& f, const s
     return s;
 }
 
+std::vector<halide_buffer_t*> ModelState::raw_params() const {
+    std::vector<halide_buffer_t*> raw;
+    for (const Tensor& t : params) raw.push_back(t.raw());
+    return raw;
+}
+
 }  // namespace cnnc::runtime

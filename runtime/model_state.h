@@ -31,6 +31,9 @@ struct ModelState {
     // training checkpoint given here is refused with a message that says so.
     static ModelState from_file(const ir::Graph& graph, const ParamFile& file,
                                 const std::string& path);
+
+    // The parameters' buffers, as the pipelines take them.
+    std::vector<halide_buffer_t*> raw_params() const;
 };
 
 std::vector<int64_t> storage_extents(const ir::Param& p);

@@ -61,22 +61,60 @@ void on_pipeline_threads(int64_t count, const TaskBody& body) {
                       reinterpret_cast<uint8_t*>(const_cast<TaskBody*>(&body)));
 }
 
-void invoke(const PipelineEntry& entry, std::vector<void*> args) {
+namespace {
+
+// Runs `call` (a pipeline's status) and throws, naming the pipeline, on a nonzero status.
+template <typename F>
+void call_checked(const halide_filter_metadata_t* md, F&& call) {
     static const bool installed = [] {
         halide_set_error_handler(keep_error);
         return true;
     }();
     (void)installed;
+    pipeline_error.clear();
+    int status = call();
+    if (status != 0)
+        throw std::runtime_error(std::string("pipeline ") + md->name + " failed (" +
+                                 std::to_string(status) + "): " + pipeline_error);
+}
+
+}  // namespace
+
+void invoke(const PipelineEntry& entry, std::vector<void*> args) {
     const halide_filter_metadata_t* md = entry.metadata();
     if (int(args.size()) != md->num_arguments)
         throw std::logic_error(std::string("pipeline ") + md->name + " takes " +
                                std::to_string(md->num_arguments) + " arguments, given " +
                                std::to_string(args.size()));
-    pipeline_error.clear();
-    int status = entry.call(args.data());
-    if (status != 0)
-        throw std::runtime_error(std::string("pipeline ") + md->name + " failed (" +
-                                 std::to_string(status) + "): " + pipeline_error);
+    call_checked(md, [&] { return entry.call(args.data()); });
+}
+
+PreparedParams::PreparedParams(const PipelineEntry& infer, std::vector<halide_buffer_t*> params)
+    : infer_(infer), params_(std::move(params)) {
+    const cnnc_plan* plan = infer_.plan ? infer_.plan() : nullptr;
+    if (!plan || plan->num_packings == 0) return;
+    if (int(params_.size()) != plan->num_params)
+        throw std::logic_error("PreparedParams: the plan takes " +
+                               std::to_string(plan->num_params) + " parameters, given " +
+                               std::to_string(params_.size()));
+    const size_t bytes = (cnnc_plan_prepared_bytes(plan) + 63) / 64 * 64;
+    memory_ = std::aligned_alloc(64, bytes);
+    if (!memory_) throw std::bad_alloc();
+    prepared_ = cnnc_plan_prepare(plan, params_.data(), memory_);
+}
+
+PreparedParams::~PreparedParams() { std::free(memory_); }
+
+void PreparedParams::run(halide_buffer_t* images, halide_buffer_t* output) const {
+    if (!prepared_) {
+        std::vector<void*> args{images};
+        args.insert(args.end(), params_.begin(), params_.end());
+        args.push_back(output);
+        return invoke(infer_, args);
+    }
+    call_checked(infer_.metadata(), [&] {
+        return cnnc_plan_run_prepared(infer_.plan(), images, prepared_, output, nullptr);
+    });
 }
 
 }  // namespace cnnc::runtime

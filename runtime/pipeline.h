@@ -7,13 +7,36 @@
 #include <vector>
 
 #include "runtime/layout.h"
+#include "runtime/plan.h"
 
 namespace cnnc::runtime {
 
-// The two symbols Halide generates for every pipeline: <fn>_argv and <fn>_metadata.
+// The two symbols Halide generates for every pipeline, <fn>_argv and <fn>_metadata, and for an
+// inference plan the plan it runs (<model>_infer_plan).
 struct PipelineEntry {
     int (*call)(void** args) = nullptr;
     const halide_filter_metadata_t* (*metadata)() = nullptr;
+    const cnnc_plan* (*plan)() = nullptr;
+};
+
+// An inference plan's parameters with the weights its kernels read packed packed once
+// (runtime/plan.h), for parameters that stay as they are while this object lives. Where the
+// entry has no plan, or its plan packs nothing, `run` calls the entry as invoke does.
+class PreparedParams {
+public:
+    PreparedParams(const PipelineEntry& infer, std::vector<halide_buffer_t*> params);
+    ~PreparedParams();
+    PreparedParams(const PreparedParams&) = delete;
+    PreparedParams& operator=(const PreparedParams&) = delete;
+
+    // Inference on `images` into `output`; throws as invoke does.
+    void run(halide_buffer_t* images, halide_buffer_t* output) const;
+
+private:
+    PipelineEntry infer_;
+    std::vector<halide_buffer_t*> params_;
+    void* memory_ = nullptr;                // the packed weights, their views
+    halide_buffer_t** prepared_ = nullptr;  // the plan's parameters, packed ones last
 };
 
 // Calls the pipeline with buffers and scalar pointers in its declared order. Checks the argument

@@ -124,9 +124,114 @@ int cnnc_plan_run_buffers(const cnnc_plan *plan, cnnc_plan_buffers *b,
     return release_device(plan, b, output, status);
 }
 
+/* --- packed weights ------------------------------------------------------------------------ */
+
+static int64_t packed_floats(const cnnc_plan_packing *p) {
+    return (int64_t)p->extents[0] * p->extents[1] * p->extents[2] * p->extents[3];
+}
+
+static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* The packed buffers' floats first (each 64-byte aligned), then their views, dims and the
+ * parameter array. */
+static size_t packed_data_bytes(const cnnc_plan *plan) {
+    size_t bytes = 0;
+    int32_t j;
+    for (j = 0; j < plan->num_packings; ++j)
+        bytes += round64((size_t)packed_floats(&plan->packings[j]) * sizeof(float));
+    return bytes;
+}
+
+size_t cnnc_plan_prepared_bytes(const cnnc_plan *plan) {
+    if (plan->num_packings == 0) return 0;
+    return packed_data_bytes(plan) +
+           round64((size_t)plan->num_packings * sizeof(struct halide_buffer_t)) +
+           round64((size_t)plan->num_packings * 5 * sizeof(struct halide_dimension_t)) +
+           round64((size_t)(plan->num_params + plan->num_packings) *
+                   sizeof(struct halide_buffer_t *));
+}
+
+void cnnc_plan_pack_weights(const cnnc_plan_packing *p, const struct halide_buffer_t *from,
+                            float *to) {
+    const int32_t co = p->extents[0], kx = p->extents[1], ky = p->extents[2], ci = p->extents[3];
+    const float *w = (const float *)from->host;
+    const int64_t s_kx = from->dim[1].stride, s_ky = from->dim[2].stride,
+                  s_ci = from->dim[3].stride;
+    int32_t b, y, x, c, l;
+    for (b = 0; b < co / CNNC_PACK_LANES; ++b)
+        for (y = 0; y < ky; ++y)
+            for (x = 0; x < kx; ++x)
+                for (c = 0; c < ci; ++c) {
+                    const float *src =
+                        w + (int64_t)b * CNNC_PACK_LANES + x * s_kx + y * s_ky + c * s_ci;
+                    for (l = 0; l < CNNC_PACK_LANES; ++l) *to++ = src[l];
+                }
+}
+
+/* (16, ci, kx, ky, co / 16), dense. */
+static void view_packed(const cnnc_plan_packing *p, float *data, struct halide_buffer_t *b,
+                        struct halide_dimension_t *dims) {
+    const int32_t extents[5] = {CNNC_PACK_LANES, p->extents[3], p->extents[1], p->extents[2],
+                                p->extents[0] / CNNC_PACK_LANES};
+    int32_t stride = 1, d;
+    memset(b, 0, sizeof *b);
+    for (d = 0; d < 5; ++d) {
+        dims[d].min = 0;
+        dims[d].extent = extents[d];
+        dims[d].stride = stride;
+        dims[d].flags = 0;
+        stride *= extents[d];
+    }
+    b->host = (uint8_t *)data;
+    b->type.code = halide_type_float;
+    b->type.bits = 32;
+    b->type.lanes = 1;
+    b->dimensions = 5;
+    b->dim = dims;
+}
+
+struct halide_buffer_t **cnnc_plan_prepare(const cnnc_plan *plan,
+                                           struct halide_buffer_t *const *params, void *memory) {
+    unsigned char *m = (unsigned char *)memory;
+    struct halide_buffer_t *views =
+        (struct halide_buffer_t *)(m + packed_data_bytes(plan));
+    struct halide_dimension_t *dims =
+        (struct halide_dimension_t *)((unsigned char *)views +
+                                      round64((size_t)plan->num_packings * sizeof *views));
+    struct halide_buffer_t **all =
+        (struct halide_buffer_t **)((unsigned char *)dims +
+                                    round64((size_t)plan->num_packings * 5 * sizeof *dims));
+    int32_t i, j;
+    for (i = 0; i < plan->num_params; ++i) all[i] = params[i];
+    for (j = 0; j < plan->num_packings; ++j) {
+        const cnnc_plan_packing *p = &plan->packings[j];
+        cnnc_plan_pack_weights(p, params[p->param], (float *)m);
+        view_packed(p, (float *)m, &views[j], &dims[j * 5]);
+        all[plan->num_params + j] = &views[j];
+        m += round64((size_t)packed_floats(p) * sizeof(float));
+    }
+    return all;
+}
+
 int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,
                   struct halide_buffer_t *const *params, struct halide_buffer_t *output,
                   float *arena) {
+    void *memory;
+    int status;
+    if (plan->num_packings == 0) return cnnc_plan_run_prepared(plan, images, params, output, arena);
+    /* malloc, aligned by hand: exported libraries compile this without a C library's headers. */
+    memory = malloc(cnnc_plan_prepared_bytes(plan) + 63);
+    if (!memory) return -1;
+    status = cnnc_plan_run_prepared(
+        plan, images, cnnc_plan_prepare(plan, params, (void *)round64((size_t)memory)), output,
+        arena);
+    free(memory);
+    return status;
+}
+
+int cnnc_plan_run_prepared(const cnnc_plan *plan, struct halide_buffer_t *images,
+                           struct halide_buffer_t *const *params, struct halide_buffer_t *output,
+                           float *arena) {
     const int32_t batch = images->dim[images->dimensions - 1].extent;
     cnnc_plan_buffers b;
     float *owned = NULL;

@@ -31,6 +31,17 @@ typedef struct cnnc_plan_step {
     int32_t output;
 } cnnc_plan_step;
 
+/* Output channels per block of packed convolution weights. */
+#define CNNC_PACK_LANES 16
+
+/* A convolution's weights, (co, kx, ky, ci) innermost first, that the kernels read packed:
+ * (16 channels, ci, kx, ky, co / 16), so that the weights of a block of output channels lie
+ * together in the order the kernels' reduction reads them (compiler/passes/weight_packing.h). */
+typedef struct cnnc_plan_packing {
+    int32_t param;      /* index among the caller's parameters */
+    int32_t extents[4]; /* co, kx, ky, ci; co a multiple of CNNC_PACK_LANES */
+} cnnc_plan_packing;
+
 typedef struct cnnc_plan {
     int32_t num_values;
     const cnnc_plan_value *values;
@@ -40,7 +51,23 @@ typedef struct cnnc_plan {
     int32_t input_value;
     int32_t output_value;
     int64_t arena_floats; /* per image */
+    /* Step arguments num_params + j are packing j's packed weights. */
+    int32_t num_params;
+    int32_t num_packings;
+    const cnnc_plan_packing *packings;
 } cnnc_plan;
+
+/* Bytes of memory cnnc_plan_prepare needs (0 when the plan packs nothing). */
+size_t cnnc_plan_prepared_bytes(const cnnc_plan *plan);
+/* Packs the weights the plan's kernels read packed from `params` (the caller's parameters) into
+ * `memory` (cnnc_plan_prepared_bytes, 64-byte aligned) and returns the parameters the plan's
+ * kernels take, valid while `memory` and `params` are: the caller's, then the packed ones. For
+ * weights that do not change between calls, so that they are packed once. */
+struct halide_buffer_t **cnnc_plan_prepare(const cnnc_plan *plan,
+                                           struct halide_buffer_t *const *params, void *memory);
+/* Packs one convolution's weights: `to` holds co * kx * ky * ci floats. */
+void cnnc_plan_pack_weights(const cnnc_plan_packing *packing, const struct halide_buffer_t *from,
+                            float *to);
 
 /* Buffer views of a table of values for one batch: value i is a dense (extents..., batch) window
  * of the arena at offset * batch floats, or NULL where its offset is -1 (the caller's buffers go
@@ -67,18 +94,23 @@ void cnnc_plan_buffers_close(cnnc_plan_buffers *b);
  * calls (a training step allocates the same large arena every batch); NULL when memory runs out. */
 float *cnnc_plan_scratch(int64_t floats);
 
-/* Runs the plan over buffers already opened or placed for the batch of `images`: 0, or a
- * kernel's nonzero Halide error code. */
+/* Runs the plan over buffers already opened or placed for the batch of `images`, with the
+ * parameters cnnc_plan_prepare returned: 0, or a kernel's nonzero Halide error code. */
 int cnnc_plan_run_buffers(const cnnc_plan *plan, cnnc_plan_buffers *b,
                           struct halide_buffer_t *images, struct halide_buffer_t *const *params,
                           struct halide_buffer_t *output);
 
-/* Runs the plan for the batch in `images` (its last dimension). `arena` holds at least
- * arena_floats * batch floats, or is NULL to allocate it for this call. Returns 0, a kernel's
- * nonzero Halide error code, or -1 when memory runs out. */
+/* Runs the plan for the batch in `images` (its last dimension) with the caller's parameters,
+ * packing the weights it reads packed for this call. `arena` holds at least arena_floats * batch
+ * floats, or is NULL to allocate it for this call. Returns 0, a kernel's nonzero Halide error
+ * code, or -1 when memory runs out. */
 int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,
                   struct halide_buffer_t *const *params, struct halide_buffer_t *output,
                   float *arena);
+/* The same with the parameters cnnc_plan_prepare returned: nothing is packed. */
+int cnnc_plan_run_prepared(const cnnc_plan *plan, struct halide_buffer_t *images,
+                           struct halide_buffer_t *const *prepared, struct halide_buffer_t *output,
+                           float *arena);
 
 #ifdef __cplusplus
 }

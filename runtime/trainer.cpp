@@ -366,15 +366,13 @@ Evaluation evaluate(const ModelState& state, const Pipelines& p, const Dataset& 
                                input_channels(g));
     Tensor images(input_extents(g, batch));
     Tensor probs({classes, batch});
+    const PreparedParams prepared(p.infer, state.raw_params());
     int64_t correct = 0;
     double loss_sum = 0;
     for (int64_t first = 0; first < int64_t(indices.size()); first += batch) {
         int64_t count = std::min<int64_t>(batch, int64_t(indices.size()) - first);
         fill_images(data.images, indices, first, count, normalise, images);
-        std::vector<void*> args{images.raw_outer(count)};
-        for (const Tensor& t : state.params) args.push_back(t.raw());
-        args.push_back(probs.raw_outer(count));
-        invoke(p.infer, args);
+        prepared.run(images.raw_outer(count), probs.raw_outer(count));
         for (int64_t i = 0; i < count; ++i) {
             const float* row = probs.data() + i * classes;
             const int64_t label = data.labels[size_t(indices[size_t(first + i)])];

@@ -3,6 +3,7 @@
 
 #include "compiler/lower/lower.h"
 #include "compiler/passes/fold_batch_norm.h"
+#include "compiler/passes/weight_packing.h"
 
 namespace cnnc::lower {
 
@@ -40,6 +41,34 @@ ImageParam parameter_input(const ir::Param& p, const std::string& name) {
     ImageParam ip(Float(32), p.extents.rank, name);
     declare_extents(ip, p.storage_extents(), 0);
     return ip;
+}
+
+ImageParam packed_parameter_input(const ir::Param& p, const std::string& name) {
+    const std::vector<int64_t> e = p.storage_extents();  // co, kx, ky, ci
+    ImageParam ip(Float(32), 5, name);
+    declare_extents(ip, {passes::packed_lanes, e[3], e[1], e[2], e[0] / passes::packed_lanes}, 0);
+    return ip;
+}
+
+Func unpacked_weights(const ImageParam& packed, const std::string& conv_name) {
+    Var co("co"), kx("kx"), ky("ky"), ci("ci");
+    Func w(conv_name + "_weight_packed");
+    const int lanes = int(passes::packed_lanes);
+    // Where the convolution's channel loops are vectors of whole blocks, the simplifier turns
+    // these into dense loads of a block's lanes.
+    w(co, kx, ky, ci) = packed(co % lanes, ci, kx, ky, co / lanes);
+    return w;
+}
+
+Buffer<float> pack_weights(const Buffer<float>& canonical) {
+    const int lanes = int(passes::packed_lanes);
+    const int co = canonical.dim(0).extent(), kx = canonical.dim(1).extent(),
+              ky = canonical.dim(2).extent(), ci = canonical.dim(3).extent();
+    Buffer<float> packed(lanes, ci, kx, ky, co / lanes);
+    packed.for_each_element([&](int l, int c, int x, int y, int b) {
+        packed(l, c, x, y, b) = canonical(b * lanes + l, x, y, c);
+    });
+    return packed;
 }
 
 std::vector<ImageParam> parameter_inputs(const ir::Graph& g, const std::string& suffix) {
@@ -81,6 +110,10 @@ std::vector<Argument> KernelPipeline::arguments() const {
     return args;
 }
 
+void KernelPipeline::bind_param(size_t i, const Buffer<float>& canonical) {
+    params.at(i).set(packed.at(i) ? pack_weights(canonical) : canonical);
+}
+
 KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
     KernelPipeline k;
     k.values.resize(g.nodes.size());
@@ -89,10 +122,16 @@ KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
         k.values[size_t(s.inputs[i])] = wrap(k.inputs.back(), "in" + std::to_string(i) + "_f");
     }
     std::vector<Func> param_funcs(g.params.size());
+    const std::vector<bool> packed = passes::packed_weights(g);
     for (size_t i = 0; i < s.params.size(); ++i) {
-        ImageParam ip = parameter_input(g.params[size_t(s.params[i])], "p" + std::to_string(i));
+        const ir::Param& param = g.params[size_t(s.params[i])];
+        const std::string name = "p" + std::to_string(i);
+        const bool pack = packed[size_t(s.params[i])];
+        ImageParam ip = pack ? packed_parameter_input(param, name) : parameter_input(param, name);
         k.params.push_back(ip);
-        param_funcs[size_t(s.params[i])] = wrap(ip, ip.name() + "_f");
+        k.packed.push_back(pack);
+        param_funcs[size_t(s.params[i])] =
+            pack ? unpacked_weights(ip, g.node(param.node).name) : wrap(ip, ip.name() + "_f");
     }
     Mode inference;
     inference.folded_batch_norms = passes::foldable_batch_norms(g);

@@ -16,12 +16,16 @@ namespace cnnc::lower {
 struct KernelPipeline {
     std::vector<Halide::ImageParam> inputs;  // per Segment::inputs: (c, x, y, n) or (f, n)
     std::vector<Halide::ImageParam> params;  // per Segment::params
+    std::vector<bool> packed;  // per Segment::params: read packed (passes/weight_packing.h)
     std::vector<Halide::Func> values;        // per graph node; the segment's nodes are defined
     std::vector<Halide::Func> precomputed;   // e.g. weights with batch norm folded in
     Halide::Func output;                     // the segment's value, or class probabilities
 
     // Inputs in calling order: the input values, then the parameters.
     std::vector<Halide::Argument> arguments() const;
+
+    // Binds parameter i to `canonical`, in the model's layout, packed where the kernel reads it so.
+    void bind_param(size_t i, const Halide::Buffer<float>& canonical);
 };
 
 KernelPipeline build_kernel(const ir::Graph& graph, const passes::Segment& segment);
@@ -43,6 +47,15 @@ std::string argument_name(const std::string& param_name);
 
 // A parameter's buffer argument, its extents (already in storage order) declared.
 Halide::ImageParam parameter_input(const ir::Param& param, const std::string& name);
+
+// A convolution's weights packed (passes::packed_weights): the buffer argument, (16 channels, ci,
+// kx, ky, co / 16), and the weights as the convolution reads them, (co, kx, ky, ci), named
+// "<conv>_weight_packed" (the schedules look for it).
+Halide::ImageParam packed_parameter_input(const ir::Param& param, const std::string& name);
+Halide::Func unpacked_weights(const Halide::ImageParam& packed, const std::string& conv_name);
+
+// `canonical` (co, kx, ky, ci) in the packed layout, as runtime/plan.c packs it.
+Halide::Buffer<float> pack_weights(const Halide::Buffer<float>& canonical);
 
 // A buffer of n values of per-sample shape `s`, n free: a kernel's input.
 Halide::ImageParam value_input(const Shape& s, const std::string& name);

@@ -19,6 +19,7 @@
 #include "compiler/lower/inference.h"
 #include "compiler/passes/partition.h"
 #include "compiler/passes/train_plan.h"
+#include "compiler/passes/weight_packing.h"
 #include "schedules/cpu/templates.h"
 #include "schedules/schedule.h"
 
@@ -67,6 +68,7 @@ std::vector<int> batch_extents(const Shape& s, int batch) {
 struct Workload {
     std::map<int, Buffer<float>> values;  // node -> its value (inputs and outputs of segments)
     std::vector<Buffer<float>> params;
+    std::vector<Buffer<float>> packed;  // per parameter: packed where inference reads it so
 
     Workload(const ir::Graph& g, const passes::Partition& p) {
         std::mt19937 rng(7);
@@ -80,6 +82,9 @@ struct Workload {
             for (int64_t x : prm.storage_extents()) e.push_back(int(x));
             params.push_back(random_buffer(e, rng, 0.05f));
         }
+        const std::vector<bool> pack = passes::packed_weights(g);
+        for (size_t i = 0; i < params.size(); ++i)
+            packed.push_back(pack[i] ? lower::pack_weights(params[i]) : params[i]);
     }
 };
 
@@ -99,7 +104,7 @@ struct CompiledKernel {
     void run(const passes::Segment& s, Workload& w) {
         for (size_t i = 0; i < s.inputs.size(); ++i) kernel.inputs[i].set(w.values.at(s.inputs[i]));
         for (size_t i = 0; i < s.params.size(); ++i)
-            kernel.params[i].set(w.params[size_t(s.params[i])]);
+            kernel.params[i].set(w.packed[size_t(s.params[i])]);
         pipeline.realize(w.values.at(s.output));
     }
 };

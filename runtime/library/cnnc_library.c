@@ -21,8 +21,10 @@ struct cnnc_lib_context {
     void *work;         /* what malloc returned for grown work memory */
     float mean, inv_std;
     struct halide_buffer_t *params;
-    struct halide_buffer_t **param_ptrs; /* what the plan takes */
+    struct halide_buffer_t **param_ptrs; /* the weights as the model has them */
     struct halide_dimension_t *param_dims;
+    void *prepared_memory;               /* the weights the kernels read packed, packed */
+    struct halide_buffer_t **run_params; /* what the plan takes (cnnc_plan_prepare) */
     void *views_memory;
     float *scaled; /* the normalised input of one batch */
     float *staged; /* outputs, when the caller's output is not 64-byte aligned (see run) */
@@ -152,6 +154,11 @@ static size_t round_up(size_t n) { return (n + align_bytes - 1) & ~(size_t)(alig
 
 static int32_t value_count(const cnnc_lib_model *m) { return m->variants[0].plan->num_values; }
 
+/* Every variant packs the same weights (compiler/passes/weight_packing.h: not by target). */
+static size_t prepared_bytes(const cnnc_lib_model *m) {
+    return cnnc_plan_prepared_bytes(m->variants[0].plan);
+}
+
 static size_t weights_bytes(const cnnc_lib_model *m) {
     return CNNC_WEIGHTS_HEADER_BYTES + (size_t)m->param_floats * sizeof(float);
 }
@@ -161,7 +168,7 @@ static size_t fixed_bytes(const cnnc_lib_model *m) {
            round_up((size_t)m->num_params * sizeof(struct halide_buffer_t)) +
            round_up((size_t)m->num_params * 4 * sizeof(struct halide_dimension_t)) +
            round_up((size_t)m->num_params * sizeof(struct halide_buffer_t *)) +
-           round_up(cnnc_plan_buffers_bytes(value_count(m))) +
+           round_up(cnnc_plan_buffers_bytes(value_count(m))) + round_up(prepared_bytes(m)) +
            (m->embedded_weights ? 0 : round_up(weights_bytes(m)));
 }
 
@@ -375,7 +382,7 @@ static int check_options(const cnnc_lib_model *m, const cnnc_lib_options *o, int
 }
 
 /* Lays the context out in `block` (cnnc_lib_context_bytes long): context, parameter buffers,
- * value views, weights copy, then the batch's work memory. */
+ * value views, packed weights, weights copy, then the batch's work memory. */
 static cnnc_lib_context *lay_out(const cnnc_lib_model *m, void *block, int32_t max_batch,
                                  unsigned char **weights_copy) {
     unsigned char *at = (unsigned char *)round_up((size_t)block);
@@ -392,6 +399,8 @@ static cnnc_lib_context *lay_out(const cnnc_lib_model *m, void *block, int32_t m
     at += round_up((size_t)m->num_params * sizeof(struct halide_buffer_t *));
     c->views_memory = at;
     at += round_up(cnnc_plan_buffers_bytes(value_count(m)));
+    c->prepared_memory = at;
+    at += round_up(prepared_bytes(m));
     *weights_copy = m->embedded_weights ? NULL : at;
     if (!m->embedded_weights) at += round_up(weights_bytes(m));
     place_work(c, at);
@@ -422,8 +431,13 @@ static int load_weights(cnnc_lib_context *c, const cnnc_lib_options *o, unsigned
         w = copy;
     }
     status = check_weights(&msg, m, source, w, size);
-    if (status == CNNC_LIB_OK) bind_params(c, w);
-    return status;
+    if (status != CNNC_LIB_OK) return status;
+    bind_params(c, w);
+    /* Packed once here: the weights do not change while the context lives. */
+    c->run_params = c->variant->plan->num_packings == 0
+                        ? c->param_ptrs
+                        : cnnc_plan_prepare(c->variant->plan, c->param_ptrs, c->prepared_memory);
+    return CNNC_LIB_OK;
 }
 
 int cnnc_lib_create(const cnnc_lib_model *m, cnnc_lib_context **context,
@@ -562,7 +576,7 @@ int cnnc_lib_run(cnnc_lib_context *c, const float *images, size_t image_floats, 
     cnnc_plan_buffers_place(&views, plan->values, plan->num_values, batch, c->arena,
                             c->views_memory);
     halide_message[0] = 0;
-    status = cnnc_plan_run_buffers(plan, &views, &in, c->param_ptrs, &out);
+    status = cnnc_plan_run_buffers(plan, &views, &in, c->run_params, &out);
     if (status != 0) {
         put(&msg, "a generated kernel failed (Halide error ");
         if (status < 0) put(&msg, "-");

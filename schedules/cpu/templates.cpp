@@ -160,6 +160,15 @@ ConvTile conv_tile(const ir::Node& node, const Target& target, const SchedulePar
     return t;
 }
 
+// The tile of a lowered convolution: as conv_tile, and with the input channels innermost where
+// its weights are packed (lower::unpacked_weights), whose blocks are laid out in that order
+// (512->512 3x3 in a JIT probe: 402 GFLOP/s against 322 with the taps innermost).
+ConvTile conv_tile(Func conv, const ir::Node& node, const Target& target, const ScheduleParams& p) {
+    ConvTile t = conv_tile(node, target, p);
+    if (called_func(accumulation(conv, node), node.name + "_weight_packed")) t.taps_inner = false;
+    return t;
+}
+
 // A register tile's sums, a Func with a pure definition and one update computed per tile: its
 // channel vectors and pixels unrolled, so LLVM keeps the accumulators in registers across the
 // reduction `r` (input channel, kx, ky), ordered as the tile asks.
@@ -223,7 +232,7 @@ void schedule_scaled_conv(Func conv, Func sums, const ConvTile& t, const LoopLev
 
 void schedule_conv2d(Func conv, const ir::Node& node, const Target& target,
                      const ScheduleParams& params, const std::optional<LoopLevel>& at) {
-    ConvTile t = conv_tile(node, target, params);
+    ConvTile t = conv_tile(conv, node, target, params);
     t.w.serial = at.has_value();
     if (at)
         conv.compute_at(*at);
@@ -255,7 +264,7 @@ bool computed_per_output_tile(Func conv, const ir::Node& node, const Target& tar
 
 Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& target,
                             const ScheduleParams& params, const std::optional<Func>& epilogue) {
-    const ConvTile t = conv_tile(node, target, params);
+    const ConvTile t = conv_tile(conv, node, target, params);
     if (!computed_per_output_tile(conv, node, target, params)) {
         schedule_conv2d(conv, node, target, params);
         if (!epilogue) return conv;

@@ -85,7 +85,7 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
         for (size_t i = 0; i < s.inputs.size(); ++i)
             k.inputs[i].set(values.at(size_t(s.inputs[i])));
         for (size_t i = 0; i < s.params.size(); ++i)
-            k.params[i].set(in.params.at(size_t(s.params[i])));
+            k.bind_param(i, in.params.at(size_t(s.params[i])));
         if (s.fused_producer >= 0) {
             r.fused_stmt = lowered_stmt(k, target);
             r.producer = k.values[size_t(s.fused_producer)].name();

@@ -197,7 +197,7 @@ Buf run_inference(const ir::Graph& g, const Scheduler& schedule, const Target& t
         for (size_t i = 0; i < s.inputs.size(); ++i)
             k.inputs[i].set(values.at(size_t(s.inputs[i])));
         for (size_t i = 0; i < s.params.size(); ++i)
-            k.params[i].set(params.at(size_t(s.params[i])));
+            k.bind_param(i, params.at(size_t(s.params[i])));
         out = Buf(extents_of(lower::storage_extents(g.node(s.output).shape), batch));
         Halide::Pipeline(k.output).realize(out, target);
         out.copy_to_host();

@@ -4,6 +4,7 @@
 
 #include <Halide.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -12,6 +13,7 @@
 #include "compiler/lower/lower.h"
 #include "compiler/passes/fold_batch_norm.h"
 #include "compiler/passes/shape_inference.h"
+#include "compiler/passes/weight_packing.h"
 #include "dsl/dsl.h"
 #include "schedules/cpu/templates.h"
 #include "schedules/schedule.h"
@@ -303,7 +305,7 @@ Halide::Buffer<float> run_kernels(const ir::Graph& g, lower::InferencePipeline& 
     for (const passes::Segment& s : p.partition.segments) {
         lower::KernelPipeline& k = p.kernels.at(size_t(s.kernel));
         for (size_t i = 0; i < s.inputs.size(); ++i) k.inputs[i].set(values.at(s.inputs[i]));
-        for (size_t i = 0; i < s.params.size(); ++i) k.params[i].set(params.at(size_t(s.params[i])));
+        for (size_t i = 0; i < s.params.size(); ++i) k.bind_param(i, params.at(size_t(s.params[i])));
         std::vector<int> extents;
         for (int64_t e : lower::storage_extents(g.node(s.output).shape)) extents.push_back(int(e));
         extents.push_back(images.dim(images.dimensions() - 1).extent());
@@ -415,6 +417,31 @@ TEST_CASE("inference kernels, scheduled, compute what the whole graph computes")
         softmax_cross_entropy(dense(flatten(c), {.units = 5}));
         check_kernels_match_whole_graph(m, 5);
     }
+}
+
+TEST_CASE("weights of 1 MB and more are read packed and compute the same outputs") {
+    Model m("packed");
+    Tensor x = m.input({3, 9, 7});
+    x = relu(conv2d(x, {.filters = 256, .kernel = 3, .padding = same}));
+    // 256 x 3 x 3 x 256 floats: 2.25 MB, packed; the first convolution's 27 KB are not.
+    Tensor a = conv2d(x, {.filters = 256, .kernel = 3, .padding = same});
+    SUBCASE("register tiles with an activation") {
+        softmax_cross_entropy(dense(flatten(relu(a)), {.units = 5}));
+    }
+    SUBCASE("with a batch norm folded into the sums") {
+        softmax_cross_entropy(dense(flatten(relu(batch_norm(a))), {.units = 5}));
+    }
+    const ir::Graph g = passes::build_graph(m);
+    const std::vector<bool> packed = passes::packed_weights(g);
+    REQUIRE(std::count(packed.begin(), packed.end(), true) == 1);
+    const size_t which = size_t(std::find(packed.begin(), packed.end(), true) - packed.begin());
+    CHECK(g.params[which].extents.elements() == 256 * 3 * 3 * 256);
+    const lower::InferencePipeline p = lower::build_inference(g);
+    bool read_packed = false;
+    for (const lower::KernelPipeline& k : p.kernels)
+        read_packed |= std::count(k.packed.begin(), k.packed.end(), true) > 0;
+    CHECK(read_packed);
+    check_kernels_match_whole_graph(m, 3);
 }
 
 TEST_CASE("folded batch norms scale the sums of every kind of convolution tile") {
