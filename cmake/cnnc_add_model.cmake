@@ -3,7 +3,7 @@
 #
 # Produces the compiler program <name>_compile (the model's source linked with cnnc's compiler),
 # runs it to generate the inference kernels <name>_kernels.a, their plan <name>_plan.c (compiled
-# here with runtime/plan.c into <name>_infer.a) and the training step's kernels
+# here into <name>_infer.a, run by cnnc_plan) and the training step's kernels
 # <name>_train_kernels.a with their plan <name>_train_plan.c and <name>_train_step.h in
 # ${CMAKE_BINARY_DIR}/generated/<name>/, and links them into the program bin/<name>
 # (subcommands summary, train, eval, infer, bench, export; export runs <name>_compile again for
@@ -49,12 +49,12 @@ function(cnnc_add_model name)
     add_library(${name}_kernels STATIC IMPORTED GLOBAL)
     set_target_properties(${name}_kernels PROPERTIES IMPORTED_LOCATION ${gen_dir}/${name}_kernels.a)
     add_dependencies(${name}_kernels ${name}_generated)
-    # The plan and its executor: <gen_dir>/<name>_infer.a, which `export` merges with the kernels.
-    add_library(${name}_pipelines STATIC ${gen_dir}/${name}_plan.c ${PROJECT_SOURCE_DIR}/runtime/plan.c)
+    # The plan, <gen_dir>/<name>_infer.a; its executor is cnnc_plan (runtime/plan.c).
+    add_library(${name}_pipelines STATIC ${gen_dir}/${name}_plan.c)
     set_target_properties(${name}_pipelines PROPERTIES
         PREFIX "" OUTPUT_NAME ${name}_infer ARCHIVE_OUTPUT_DIRECTORY ${gen_dir})
     target_include_directories(${name}_pipelines PRIVATE ${gen_dir} ${PROJECT_SOURCE_DIR})
-    target_link_libraries(${name}_pipelines PUBLIC ${name}_kernels Halide::Runtime)
+    target_link_libraries(${name}_pipelines PUBLIC ${name}_kernels cnnc_plan Halide::Runtime)
     set(train_pipeline)
     if(has_train_step)
         add_library(${name}_train_kernels STATIC IMPORTED GLOBAL)
