@@ -63,9 +63,12 @@ std::optional<LoopLevel> schedule_consumer(lower::KernelPipeline& k, Func f, con
                                            const ScheduleParams& p,
                                            const std::optional<Func>& epilogue) {
     if (n.op != Op::conv2d) return cpu::schedule_pool(f, n, target, p, &producer);
-    Func out = schedule_output_conv(k, f, n, target, p, epilogue);
+    // Its rows are the tasks the producer is computed in.
+    ScheduleParams rows = p;
+    rows.values["channel_tasks"] = 0;
+    Func out = schedule_output_conv(k, f, n, target, rows, epilogue);
     if (p.get("fuse", 1) == 0) return std::nullopt;
-    return LoopLevel(cpu::computed_per_output_tile(f, n, target, p) ? out : f, Var("yn"));
+    return LoopLevel(cpu::computed_per_output_tile(f, n, target, rows) ? out : f, Var("yn"));
 }
 
 }  // namespace

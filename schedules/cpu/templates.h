@@ -21,7 +21,10 @@ int float_lanes(const Halide::Target& target);
 // Parameters: vectors (channel vectors per tile, default 3 with AVX-512, else 2), pixels (per
 // tile, 7 with AVX-512), channels_outer (default 0: the loop over channel blocks inside the loop
 // over pixel tiles), taps_inner (default 0: the input channels innermost in the reduction; 1:
-// the kernel taps innermost, the input channels outside them).
+// the kernel taps innermost, the input channels outside them; ignored for weights read packed,
+// passes/weight_packing.h, whose input channels stay innermost), channel_tasks (packed weights
+// only, as the kernel's output: 1, the default for 7 rows or fewer, makes blocks of channel
+// vectors the tasks, every row of a block inside; 0 keeps rows as the tasks).
 // A convolution fused into its consumer's kernel is computed at `at` (a loop of the consumer's
 // tasks), with loops of its own serial. A convolution with a batch norm folded in (a pure Func
 // scaling its "<name>_sums") is tiled as the output, its sums computed per tile in registers.

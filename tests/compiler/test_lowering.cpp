@@ -419,12 +419,15 @@ TEST_CASE("inference kernels, scheduled, compute what the whole graph computes")
     }
 }
 
-TEST_CASE("weights of 1 MB and more are read packed and compute the same outputs") {
+namespace {
+
+// A 3x3 convolution of 256 -> 256 channels (2.25 MB of weights, packed) with `stride`, after one
+// of 3 -> 256 (27 KB, not packed), each of its kinds of tile against the whole graph.
+void check_packed_convolution(int stride) {
     Model m("packed");
     Tensor x = m.input({3, 9, 7});
     x = relu(conv2d(x, {.filters = 256, .kernel = 3, .padding = same}));
-    // 256 x 3 x 3 x 256 floats: 2.25 MB, packed; the first convolution's 27 KB are not.
-    Tensor a = conv2d(x, {.filters = 256, .kernel = 3, .padding = same});
+    Tensor a = conv2d(x, {.filters = 256, .kernel = 3, .stride = stride, .padding = same});
     SUBCASE("register tiles with an activation") {
         softmax_cross_entropy(dense(flatten(relu(a)), {.units = 5}));
     }
@@ -442,6 +445,13 @@ TEST_CASE("weights of 1 MB and more are read packed and compute the same outputs
         read_packed |= std::count(k.packed.begin(), k.packed.end(), true) > 0;
     CHECK(read_packed);
     check_kernels_match_whole_graph(m, 3);
+}
+
+}  // namespace
+
+TEST_CASE("weights of 1 MB and more are read packed and compute the same outputs") {
+    SUBCASE("9 rows: the rows are the tasks") { check_packed_convolution(1); }
+    SUBCASE("5 rows: the channel blocks are the tasks") { check_packed_convolution(2); }
 }
 
 TEST_CASE("folded batch norms scale the sums of every kind of convolution tile") {
