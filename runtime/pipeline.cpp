@@ -100,7 +100,15 @@ PreparedParams::PreparedParams(const PipelineEntry& infer, std::vector<halide_bu
     const size_t bytes = (cnnc_plan_prepared_bytes(plan) + 63) / 64 * 64;
     memory_ = std::aligned_alloc(64, bytes);
     if (!memory_) throw std::bad_alloc();
-    prepared_ = cnnc_plan_prepare(plan, params_.data(), memory_);
+    try {
+        call_checked(infer_.metadata(), [&] {
+            prepared_ = cnnc_plan_prepare(plan, params_.data(), memory_);
+            return prepared_ ? 0 : int(halide_error_code_bad_dimensions);
+        });
+    } catch (...) {
+        std::free(memory_);  // the destructor of a half-built object does not run
+        throw;
+    }
 }
 
 PreparedParams::~PreparedParams() { std::free(memory_); }

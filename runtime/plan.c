@@ -2,6 +2,7 @@
 #include "runtime/plan.h"
 
 #include <HalideRuntime.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,15 +156,13 @@ void cnnc_plan_pack_weights(const cnnc_plan_packing *p, const struct halide_buff
                             float *to) {
     const int32_t co = p->extents[0], kx = p->extents[1], ky = p->extents[2], ci = p->extents[3];
     const float *w = (const float *)from->host;
-    const int64_t s_kx = from->dim[1].stride, s_ky = from->dim[2].stride,
-                  s_ci = from->dim[3].stride;
     int32_t b, y, x, c, l;
     for (b = 0; b < co / CNNC_PACK_LANES; ++b)
         for (y = 0; y < ky; ++y)
             for (x = 0; x < kx; ++x)
                 for (c = 0; c < ci; ++c) {
-                    const float *src =
-                        w + (int64_t)b * CNNC_PACK_LANES + x * s_kx + y * s_ky + c * s_ci;
+                    const float *src = w + (int64_t)b * CNNC_PACK_LANES +
+                                       co * (x + (int64_t)kx * (y + (int64_t)ky * c));
                     for (l = 0; l < CNNC_PACK_LANES; ++l) *to++ = src[l];
                 }
 }
@@ -190,6 +189,30 @@ static void view_packed(const cnnc_plan_packing *p, float *data, struct halide_b
     b->dim = dims;
 }
 
+/* Whether `b` is the dense (co, kx, ky, ci) float32 buffer packing `p` reads; else halide_error
+ * says which parameter and both shapes. */
+static int packable(const cnnc_plan_packing *p, const struct halide_buffer_t *b) {
+    char text[320];
+    int32_t d, stride = 1, ok = b && b->host && b->dimensions == 4 &&
+                               b->type.code == halide_type_float && b->type.bits == 32;
+    for (d = 0; ok && d < 4; ++d) {
+        ok = b->dim[d].extent == p->extents[d] && b->dim[d].stride == stride;
+        stride *= p->extents[d];
+    }
+    if (ok) return 1;
+    snprintf(text, sizeof text,
+             "parameter %s: packing needs dense float32 weights of %dx%dx%dx%d (co, kx, ky, ci)",
+             p->name, p->extents[0], p->extents[1], p->extents[2], p->extents[3]);
+    if (b && b->dimensions == 4)
+        snprintf(text + strlen(text), sizeof text - strlen(text), ", given %dx%dx%dx%d",
+                 b->dim[0].extent, b->dim[1].extent, b->dim[2].extent, b->dim[3].extent);
+    else if (b)
+        snprintf(text + strlen(text), sizeof text - strlen(text), ", given %d dimensions",
+                 b->dimensions);
+    halide_error(NULL, text);
+    return 0;
+}
+
 struct halide_buffer_t **cnnc_plan_prepare(const cnnc_plan *plan,
                                            struct halide_buffer_t *const *params, void *memory) {
     unsigned char *m = (unsigned char *)memory;
@@ -205,6 +228,7 @@ struct halide_buffer_t **cnnc_plan_prepare(const cnnc_plan *plan,
     for (i = 0; i < plan->num_params; ++i) all[i] = params[i];
     for (j = 0; j < plan->num_packings; ++j) {
         const cnnc_plan_packing *p = &plan->packings[j];
+        if (!packable(p, params[p->param])) return NULL;
         cnnc_plan_pack_weights(p, params[p->param], (float *)m);
         view_packed(p, (float *)m, &views[j], &dims[j * 5]);
         all[plan->num_params + j] = &views[j];
@@ -218,13 +242,14 @@ int cnnc_plan_run(const cnnc_plan *plan, struct halide_buffer_t *images,
                   float *arena) {
     void *memory;
     int status;
+    struct halide_buffer_t **prepared;
     if (plan->num_packings == 0) return cnnc_plan_run_prepared(plan, images, params, output, arena);
     /* malloc, aligned by hand: exported libraries compile this without a C library's headers. */
     memory = malloc(cnnc_plan_prepared_bytes(plan) + 63);
     if (!memory) return -1;
-    status = cnnc_plan_run_prepared(
-        plan, images, cnnc_plan_prepare(plan, params, (void *)round64((size_t)memory)), output,
-        arena);
+    prepared = cnnc_plan_prepare(plan, params, (void *)round64((size_t)memory));
+    status = prepared ? cnnc_plan_run_prepared(plan, images, prepared, output, arena)
+                      : halide_error_code_bad_dimensions;
     free(memory);
     return status;
 }

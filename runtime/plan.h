@@ -40,6 +40,7 @@ typedef struct cnnc_plan_step {
 typedef struct cnnc_plan_packing {
     int32_t param;      /* index among the caller's parameters */
     int32_t extents[4]; /* co, kx, ky, ci; co a multiple of CNNC_PACK_LANES */
+    const char *name;   /* the parameter's, for errors */
 } cnnc_plan_packing;
 
 typedef struct cnnc_plan {
@@ -62,10 +63,13 @@ size_t cnnc_plan_prepared_bytes(const cnnc_plan *plan);
 /* Packs the weights the plan's kernels read packed from `params` (the caller's parameters) into
  * `memory` (cnnc_plan_prepared_bytes, 64-byte aligned) and returns the parameters the plan's
  * kernels take, valid while `memory` and `params` are: the caller's, then the packed ones. For
- * weights that do not change between calls, so that they are packed once. */
+ * weights that do not change between calls, so that they are packed once. Returns NULL, after
+ * halide_error names the parameter and both shapes, when a parameter to pack is not a dense
+ * float32 buffer of the convolution's extents. */
 struct halide_buffer_t **cnnc_plan_prepare(const cnnc_plan *plan,
                                            struct halide_buffer_t *const *params, void *memory);
-/* Packs one convolution's weights: `to` holds co * kx * ky * ci floats. */
+/* Packs one convolution's weights, `from` checked as cnnc_plan_prepare says: `to` holds
+ * co * kx * ky * ci floats. */
 void cnnc_plan_pack_weights(const cnnc_plan_packing *packing, const struct halide_buffer_t *from,
                             float *to);
 

@@ -61,7 +61,7 @@ std::string plan_tables(const ir::Graph& g, const passes::Partition& p, const st
         if (!packed[i]) continue;
         const Shape& e = g.params[i].extents;
         packings << "    {" << i << ", {" << e.dims[0] << ", " << e.dims[1] << ", " << e.dims[2]
-                 << ", " << e.dims[3] << "}},\n";
+                 << ", " << e.dims[3] << "}, \"" << g.params[i].name << "\"},\n";
     }
     std::ostringstream args, steps;
     int first = 0;

@@ -1,5 +1,5 @@
 /* stdio.h for exported libraries compiled without a C library's headers: FILE stays opaque, which
- * is all the library needs to read an external weights file. */
+ * is all the library needs to read an external weights file; snprintf words the plan's errors. */
 #ifndef CNNC_FREESTANDING_STDIO_H
 #define CNNC_FREESTANDING_STDIO_H
 
@@ -15,5 +15,6 @@ size_t fread(void *dst, size_t size, size_t count, FILE *f);
 int fseek(FILE *f, long offset, int whence);
 long ftell(FILE *f);
 int fclose(FILE *f);
+int snprintf(char *s, size_t n, const char *format, ...);
 
 #endif
