@@ -29,8 +29,6 @@ class MicroBatchStep {
 public:
     MicroBatchStep(const ir::Graph& g, int parts);
 
-    int parts() const { return parts_; }
-
     // `images` and `labels` hold the batch (their outermost extent), split into min(parts,
     // images) nearly equal micro-batches. Throws on a pipeline error, naming the micro-batch.
     void run(const PipelineEntry& step, const ModelState& state, halide_buffer_t* images,

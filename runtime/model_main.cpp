@@ -367,7 +367,8 @@ int cmd_bench(const ir::Graph& g, const Pipelines& p, const Common& c, int micro
         const TrainReport r = time_training(g, p, data, micro_batches);
         const int batch = TrainOptions{}.batch;
         std::printf("; training %.0f images/s at batch %d in %d micro-batches (%d epochs of %d)",
-                    r.images_per_second, batch, r.micro_batches, r.epochs_done, 512);
+                    r.images_per_second, batch, r.micro_batches, r.epochs_done,
+                    int(data.images.count));
         figures["train_images_per_second"] = r.images_per_second;
         figures["train_batch"] = batch;
         figures["train_micro_batches"] = r.micro_batches;

@@ -263,7 +263,7 @@ StepOutputs::StepOutputs(const ir::Graph& g) {
 void call_train_step(const PipelineEntry& step, const ModelState& s, halide_buffer_t* images,
                      halide_buffer_t* labels, int32_t seed, StepOutputs& out) {
     std::vector<void*> args{images, labels, &seed};
-    for (const Tensor& t : s.params) args.push_back(t.raw());
+    for (halide_buffer_t* b : s.raw_params()) args.push_back(b);
     args.push_back(out.loss.raw());
     args.push_back(out.correct.raw());
     for (Tensor& t : out.grads) args.push_back(t.raw());
