@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "runtime/errors.h"
 #include "runtime/files.h"
@@ -76,6 +77,11 @@ const NchwBatch& NchwInference::run(const NchwBatch& input) {
     params_.run(images_.raw(), result_.raw());
     transpose_images(result_.data(), out_.values.data(), input.n, out_.shape, false);
     return out_;
+}
+
+void NchwInference::rerun_pipeline() {
+    if (images_.size() == 0) throw std::logic_error("NchwInference::rerun_pipeline before run");
+    params_.run(images_.raw(), result_.raw());
 }
 
 NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {

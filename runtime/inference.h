@@ -31,6 +31,9 @@ class NchwInference {
 public:
     NchwInference(const ModelState& state, const PipelineEntry& infer);
     const NchwBatch& run(const NchwBatch& input);
+    // The pipeline alone on the last input's storage-order copy, without the layout copies:
+    // what `bench` times as the kernels' share. Needs a `run` first.
+    void rerun_pipeline();
 
 private:
     const ModelState& state_;

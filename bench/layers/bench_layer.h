@@ -32,15 +32,4 @@ constexpr Model conv_layer_model(const ConvLayer& l) {
     return m;
 }
 
-// input -> relu: what `bench` times around a layer's kernel, with (almost) no kernel. `bench`
-// passes the image in PyTorch's NCHW order and gets NCHW back (runtime/inference.cpp): the
-// layout copies to and from cnnc's channels-innermost order run outside the generated code, and
-// for small layers they are a sizeable part of the time. The one ReLU kernel here is a single
-// memory-bound pass, small beside those two strided copies.
-constexpr Model layout_model(std::string_view name, int channels, int size) {
-    Model m(name);
-    relu(m.input({channels, size, size}), "relu");
-    return m;
-}
-
 }  // namespace cnnc::bench
