@@ -46,6 +46,10 @@ class Layer:
     def flops(self):
         return 2 * self.macs
 
+    def gflops(self, ms):
+        """GFLOP/s of one run of the layer in `ms` milliseconds."""
+        return self.flops / (ms * 1e-3) * 1e-9
+
 
 # Must agree with bench/layers/layer_*.cpp; bench/run checks the MACs against cnnc's `summary`.
 LAYERS = [
@@ -127,7 +131,7 @@ def bench_layers(timing, only):
         net, x = layer_net(layer)
         with torch.no_grad():
             ms, runs = median_ms(lambda: net(x), min_runs, min_seconds)
-        gflops = layer.flops / (ms * 1e-3) * 1e-9
+        gflops = layer.gflops(ms)
         log(f"torch layer {layer.name}: {ms:.3f} ms, {gflops:.1f} GFLOP/s ({runs} runs)")
         rows.append({"name": layer.name, "torch_ms": ms, "torch_gflops": gflops,
                      "flops": layer.flops})
