@@ -35,6 +35,24 @@ std::vector<MetadataArgument> metadata_arguments(const ir::Graph& g) {
 
 namespace {
 
+// `text` as a C string literal: layer names are any characters, and a quote or a backslash in
+// one must not end or bend the literal. Octal escapes take at most three digits, so a digit
+// after one stays a digit.
+std::string c_string_literal(const std::string& text) {
+    std::ostringstream s;
+    s << '"';
+    for (unsigned char c : text) {
+        if (c == '"' || c == '\\')
+            s << '\\' << c;
+        else if (c < 0x20 || c >= 0x7f)
+            s << '\\' << char('0' + (c >> 6)) << char('0' + ((c >> 3) & 7)) << char('0' + (c & 7));
+        else
+            s << c;
+    }
+    s << '"';
+    return s.str();
+}
+
 // The plan's tables and `<qualifier>const cnnc_plan <plan_name>`, its kernels named
 // lower::kernel_name + suffix.
 std::string plan_tables(const ir::Graph& g, const passes::Partition& p, const std::string& suffix,
@@ -44,7 +62,8 @@ std::string plan_tables(const ir::Graph& g, const passes::Partition& p, const st
     for (size_t k = 0; k < p.kernels.size(); ++k)
         s << "int " << lower::kernel_name(g, k) << suffix << "_argv(void **args);\n";
     // Value 0 is the model input, value t + 1 the output of call t.
-    s << "\nstatic const cnnc_plan_value values[] = {\n" << plan_value_row(g.node(g.input).shape, -1);
+    s << "\nstatic const cnnc_plan_value values[] = {\n"
+      << plan_value_row(g.node(g.input).shape, -1);
     for (const passes::Segment& seg : p.segments) {
         auto at = memory.offset.find(seg.output);
         s << plan_value_row(g.node(seg.output).shape, at == memory.offset.end() ? -1 : at->second);
@@ -61,7 +80,7 @@ std::string plan_tables(const ir::Graph& g, const passes::Partition& p, const st
         if (!packed[i]) continue;
         const Shape& e = g.params[i].extents;
         packings << "    {" << i << ", {" << e.dims[0] << ", " << e.dims[1] << ", " << e.dims[2]
-                 << ", " << e.dims[3] << "}, \"" << g.params[i].name << "\"},\n";
+                 << ", " << e.dims[3] << "}, " << c_string_literal(g.params[i].name) << "},\n";
     }
     std::ostringstream args, steps;
     int first = 0;
@@ -74,13 +93,15 @@ std::string plan_tables(const ir::Graph& g, const passes::Partition& p, const st
         first += int(seg.inputs.size() + seg.params.size());
         args << "\n";
     }
-    s << "};\n\nstatic const int32_t step_args[] = {\n" << args.str() << "0};\n\n"
-      << "static const cnnc_plan_step steps[] = {\n" << steps.str() << "};\n\n";
+    s << "};\n\nstatic const int32_t step_args[] = {\n"
+      << args.str() << "0};\n\n"
+      << "static const cnnc_plan_step steps[] = {\n"
+      << steps.str() << "};\n\n";
     if (num_packings > 0)
         s << "static const cnnc_plan_packing packings[] = {\n" << packings.str() << "};\n\n";
     s << qualifier << "const cnnc_plan " << plan_name << " = {" << p.segments.size() + 1
-      << ", values, " << p.segments.size() << ", steps, step_args, 0, " << p.segments.size()
-      << ", " << memory.arena_floats << ", " << g.params.size() << ", " << num_packings << ", "
+      << ", values, " << p.segments.size() << ", steps, step_args, 0, " << p.segments.size() << ", "
+      << memory.arena_floats << ", " << g.params.size() << ", " << num_packings << ", "
       << (num_packings > 0 ? "packings" : "0") << "};\n\n";
     return s.str();
 }
@@ -96,8 +117,7 @@ std::string plan_comment(const ir::Graph& g, const passes::Partition& p, const s
 
 }  // namespace
 
-std::string plan_source(const ir::Graph& g, const passes::Partition& p,
-                        const std::string& target) {
+std::string plan_source(const ir::Graph& g, const passes::Partition& p, const std::string& target) {
     const std::string m = g.name;
     std::ostringstream s;
     s << plan_comment(g, p, m + "_plan.c") << "#include <HalideRuntime.h>\n\n#include \"" << m
@@ -141,8 +161,8 @@ std::string metadata_source(const std::string& function, const std::string& targ
     std::ostringstream s;
     s << "static const struct halide_filter_argument_t arguments[] = {\n";
     for (const MetadataArgument& a : args)
-        s << "    {\"" << a.name << "\", " << a.kind << ", " << a.dimensions << ", {"
-          << a.type << ", 32, 1}, 0, 0, 0, 0, 0},\n";
+        s << "    {\"" << a.name << "\", " << a.kind << ", " << a.dimensions << ", {" << a.type
+          << ", 32, 1}, 0, 0, 0, 0, 0},\n";
     s << "};\nstatic const struct halide_filter_metadata_t metadata = {1, " << args.size()
       << ", arguments, \"" << target << "\", \"" << function << "\"};\n\n"
       << "const struct halide_filter_metadata_t *" << function

@@ -6,7 +6,9 @@
 
 #include "compiler/emit/c_api.h"
 #include "compiler/emit/library.h"
+#include "compiler/emit/plan.h"
 #include "compiler/ir/fingerprint.h"
+#include "compiler/passes/partition.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
 
@@ -98,4 +100,15 @@ TEST_CASE("export refuses requests it cannot build, naming the target or value a
     r.weights_file = (dir / "missing.weights").string();
     CHECK(refusal(r).find("missing.weights does not exist") != std::string::npos);
     fs::remove_all(dir);
+}
+
+TEST_CASE("the plan names a packed parameter in a C string, whatever its layer's name holds") {
+    // 256 -> 256 3x3: 2.25 MB of weights, read packed, so the plan's packing table names them.
+    Model m("quoted");
+    Tensor x = m.input({256, 4, 4});
+    x = conv2d(x, {.filters = 256, .kernel = 3, .padding = same, .name = "a\"b\\c\n"});
+    softmax_cross_entropy(dense(flatten(x), {.units = 3}));
+    const ir::Graph g = passes::build_graph(m);
+    const std::string c = emit::plan_source(g, passes::partition_inference(g), "host");
+    CHECK(c.find("\"a\\\"b\\\\c\\012.weight\"") != std::string::npos);
 }
