@@ -15,7 +15,9 @@ void serial_for(int64_t count, const TaskBody& body);
 
 // n images of `channels` planes of `pixels` values each (C, H*W) into pixels of `channels`
 // adjacent values (H*W, C), and back. `from` and `to` must not overlap. The copy is split into
-// tasks of whole blocks, which `parallel` runs.
+// tasks of whole blocks, which `parallel` runs. Into the channels-innermost order, copies of
+// 256 KB and more use streaming stores: the destination is not left in the caches (it is the
+// pipeline's input, read next on any core).
 void nchw_to_channels_last(const float* from, float* to, int64_t n, int64_t channels,
                            int64_t pixels, const ParallelFor& parallel = serial_for);
 void channels_last_to_nchw(const float* from, float* to, int64_t n, int64_t channels,

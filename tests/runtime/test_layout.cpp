@@ -35,6 +35,24 @@ TEST_CASE("nchw_to_channels_last puts channel k of pixel p at p * C + k") {
     }
 }
 
+TEST_CASE("copies of 256 KB and more stream into place at any alignment and channel count") {
+    // Streaming stores need whole 4-channel groups on 16-byte boundaries; the others fall back.
+    const Case large[] = {{1, 100, 700}, {1, 18, 4000}, {2, 64, 3136}};
+    for (const Case& c : large)
+        for (size_t offset : {0, 1}) {
+            const int64_t image = c.channels * c.pixels;
+            std::vector<float> from = numbered(c.n * image), to(from.size() + offset, -1.0f);
+            nchw_to_channels_last(from.data(), to.data() + offset, c.n, c.channels, c.pixels);
+            bool in_place = true;
+            for (int64_t i = 0; i < c.n; ++i)
+                for (int64_t k = 0; k < c.channels; ++k)
+                    for (int64_t p = 0; p < c.pixels; ++p)
+                        in_place &= to[offset + size_t(i * image + p * c.channels + k)] ==
+                                    from[size_t(i * image + k * c.pixels + p)];
+            CHECK_MESSAGE(in_place, c.channels << " x " << c.pixels << ", offset " << offset);
+        }
+}
+
 TEST_CASE("channels_last_to_nchw undoes nchw_to_channels_last") {
     for (const Case& c : cases) {
         std::vector<float> from = numbered(c.n * c.channels * c.pixels);
