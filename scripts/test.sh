@@ -4,4 +4,5 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/install-deps.sh"
 "$root/scripts/build.sh"
-ctest --test-dir "$root/build" --output-on-failure "$@"
+# Unit suites side by side, one core each; end-to-end tests alone (tests/CMakeLists.txt).
+ctest --test-dir "$root/build" --output-on-failure --parallel "$(nproc)" "$@"
