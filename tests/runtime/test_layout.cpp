@@ -36,8 +36,9 @@ TEST_CASE("nchw_to_channels_last puts channel k of pixel p at p * C + k") {
 }
 
 TEST_CASE("copies of 256 KB and more stream into place at any alignment and channel count") {
-    // Streaming stores need whole 4-channel groups on 16-byte boundaries; the others fall back.
-    const Case large[] = {{1, 100, 700}, {1, 18, 4000}, {2, 64, 3136}};
+    // Streaming stores need whole 4-channel groups on 16-byte boundaries (the others fall back),
+    // or fewer than 16 channels, whose blocks are one contiguous run each.
+    const Case large[] = {{1, 100, 700}, {1, 18, 4000}, {2, 64, 3136}, {1, 3, 30000}};
     for (const Case& c : large)
         for (size_t offset : {0, 1}) {
             const int64_t image = c.channels * c.pixels;
