@@ -411,6 +411,7 @@ int cmd_export(const ir::Graph& g, const ModelProgram& prog, const Common& c,
 struct TuneCli {
     std::string target = "host", records;
     double budget = 600;
+    int max_candidates = 0;  // 0: all of them
     bool inference_only = false;
     bool check = false;
 };
@@ -419,9 +420,14 @@ int cmd_tune(const ModelProgram& prog, const Common& c, const TuneCli& t) {
     if (t.budget <= 0)
         throw std::runtime_error("tune: --budget must be positive, not " +
                                  std::to_string(t.budget));
+    if (t.max_candidates < 0)
+        throw std::runtime_error("tune: --max-candidates must be 0 (all) or more, not " +
+                                 std::to_string(t.max_candidates));
     std::vector<std::string> args{"--tune",    "--target",  t.target,
                                   "--budget",  std::to_string(t.budget),
                                   "--records", t.records.empty() ? prog.records_dir : t.records};
+    if (t.max_candidates > 0)
+        args.insert(args.end(), {"--max-candidates", std::to_string(t.max_candidates)});
     if (c.json) args.push_back("--json");
     if (t.check) args.push_back("--check");
     // Forward and backward: a program with a training step tunes its kernels too, at the batch
@@ -595,6 +601,9 @@ int model_main(int argc, char** argv, const ModelProgram& prog) {
         tune_cmd->add_option("--target", tune.target, "Halide target to tune for (this CPU runs it)")
             ->capture_default_str();
         tune_cmd->add_option("--budget", tune.budget, "seconds of tuning, end-to-end check included")
+            ->capture_default_str();
+        tune_cmd->add_option("--max-candidates", tune.max_candidates,
+                             "each kernel's first N candidates at most (0: all)")
             ->capture_default_str();
         tune_cmd->add_flag("--check", tune.check,
                            "no search: measure the records already there against the defaults");

@@ -53,6 +53,10 @@ int run(int argc, char** argv) {
                                   "tune the inference kernels' schedules (called by "
                                   "`<model> tune`)");
     app.add_option("--budget", tuning.budget_seconds, "--tune: seconds")->needs(tune_opt);
+    app.add_option("--max-candidates", tuning.max_candidates,
+                   "--tune: each kernel's first N candidates at most (0: all)")
+        ->check(CLI::NonNegativeNumber)
+        ->needs(tune_opt);
     app.add_flag("--json", tune_json, "--tune: end with one JSON line")->needs(tune_opt);
     app.add_option("--training-batch", tuning.training_batch,
                    "--tune: also the training step's kernels, at this batch")

@@ -362,6 +362,11 @@ private:
                           double tuned_ms, const std::string& what);
     double measure_cached(const Layer& l, const ScheduleParams& p, bool* fresh);
     ScheduleParams tune_layer(Layer& l, double seconds, size_t index, size_t count);
+    // How many of the layer's candidates decide it (TuneOptions::max_candidates).
+    size_t candidate_limit(const Layer& l) const {
+        return o_.max_candidates > 0 ? std::min(l.candidates.size(), size_t(o_.max_candidates))
+                                     : l.candidates.size();
+    }
     void write_record(const Layer& l, const ScheduleParams& p, double default_ms, double tuned_ms,
                       int candidates);
     using KernelSet = std::map<int, std::unique_ptr<CompiledKernel>>;  // by distinct kernel
@@ -459,7 +464,9 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
     ScheduleParams best;
     double best_ms = default_ms;
     size_t tried = 0;
+    const size_t limit = candidate_limit(l);
     for (const ScheduleParams& c : l.candidates) {
+        if (tried == limit) break;
         const bool cached = journal_.count(l.key + "\t" + c.text()) != 0;
         if (!cached && (seconds_since(layer_start) > seconds || left() < 0)) break;
         const double ms = measure_cached(l, c, &fresh);
@@ -467,7 +474,7 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
         if (ms < best_ms) best = c, best_ms = ms;
         std::ostringstream s;
         s << "[" << index + 1 << "/" << count << "] " << l.key << " | candidate " << tried << "/"
-          << l.candidates.size() << " | best " << best_ms << " ms (default " << default_ms << ") | "
+          << limit << " | best " << best_ms << " ms (default " << default_ms << ") | "
           << int(std::max(0.0, left())) << " s left";
         if (o_.progress_bar || fresh) progress(s.str());
     }
@@ -482,7 +489,7 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
         confirmed_best = median(b);
         if (confirmed_best > confirmed_default * (1 - o_.margin)) best = {};
     }
-    if (tried == l.candidates.size() || !best.values.empty()) {
+    if (tried == limit || !best.values.empty()) {
         write_record(l, best, confirmed_default,
                      best.values.empty() ? confirmed_default : confirmed_best, int(tried));
         ++result_.layers_tuned;
@@ -491,7 +498,7 @@ ScheduleParams Tuner::tune_layer(Layer& l, double seconds, size_t index, size_t 
     std::ostringstream s;
     s << "[" << index + 1 << "/" << count << "] " << l.key << ": " << best.text() << " ("
       << (best.values.empty() ? confirmed_default : confirmed_best) << " ms, default "
-      << confirmed_default << " ms, " << tried << "/" << l.candidates.size() << " candidates)";
+      << confirmed_default << " ms, " << tried << "/" << limit << " candidates)";
     progress(s.str());
     if (o_.progress_bar) log_ << "\n";
     return best;

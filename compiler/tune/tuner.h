@@ -22,6 +22,10 @@ struct TuneOptions {
     // No search: the records already in records_dir against the defaults, end to end (what a
     // build with those records gains), measured as a tuning run measures its result.
     bool check_only = false;
+    // > 0: each kernel's first this many candidates at most, in its template's order, the kernel
+    // counting as decided once they are measured: a quick run, or one that must decide every
+    // kernel within a short budget (the tuning test's).
+    int max_candidates = 0;
 };
 
 struct TuneResult {
