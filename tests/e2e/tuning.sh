@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Tuning end to end on LeNet-5 (about a minute on 2 cores), with records in a scratch folder:
+# Tuning end to end on LeNet-5 (about 5 minutes on 2 cores), with records in a scratch folder:
 #   - `tune --json` writes one record per layer and reports records_written and the speed-up;
-#     with the training step, records for its forward, loss and backward kernels too;
+#     with the training step (--max-candidates 2), a record for every forward, loss and backward
+#     kernel too, and a negative --max-candidates is refused;
 #   - a run interrupted with SIGINT loses nothing: the next run measures only what is left, and a
 #     finished run measured again measures nothing;
 #   - the same records give the same generated code (two compilations, byte for byte), tuned
