@@ -27,16 +27,15 @@ std::string shape_text(const std::vector<int64_t>& shape) {
     return s;
 }
 
-// Copies n images between PyTorch's (c, h, w) order and cnnc's channels-innermost (h, w, c)
+// Copies n images from PyTorch's (c, h, w) order into cnnc's channels-innermost (h, w, c)
 // order. Flat (f) tensors are the same in both.
-void transpose_images(const float* from, float* to, int64_t n, const std::vector<int64_t>& chw,
-                      bool to_channels_last) {
+void to_channels_innermost(const float* from, float* to, int64_t n,
+                           const std::vector<int64_t>& chw) {
     if (chw.size() != 3) {
         std::memcpy(to, from, size_t(n * product(chw)) * sizeof(float));
         return;
     }
-    (to_channels_last ? nchw_to_channels_last : channels_last_to_nchw)(
-        from, to, n, chw[0], chw[1] * chw[2], on_pipeline_threads);
+    nchw_to_channels_last(from, to, n, chw[0], chw[1] * chw[2], on_pipeline_threads);
 }
 
 // Storage extents (innermost first) of n tensors of logical shape `chw`.
@@ -44,6 +43,28 @@ std::vector<int64_t> batch_extents(const std::vector<int64_t>& chw, int64_t n) {
     std::vector<int64_t> e = chw.size() == 3 ? std::vector<int64_t>{chw[0], chw[2], chw[1]} : chw;
     e.push_back(n);
     return e;
+}
+
+// `values` (n outputs of logical shape `chw`, NCHW) as the buffer the model program's pipeline
+// writes: dimensions (c, x, y, n) with planar strides, or (f, n).
+void nchw_output_view(float* values, int64_t n, const std::vector<int64_t>& chw,
+                      halide_buffer_t& buffer, halide_dimension_t* dims) {
+    const int32_t count = int32_t(n), per_image = int32_t(product(chw));
+    if (chw.size() == 3) {
+        const int32_t c = int32_t(chw[0]), h = int32_t(chw[1]), w = int32_t(chw[2]);
+        dims[0] = {0, c, h * w, 0};
+        dims[1] = {0, w, 1, 0};
+        dims[2] = {0, h, w, 0};
+    } else {
+        dims[0] = {0, per_image, 1, 0};
+    }
+    const int rank = chw.size() == 3 ? 3 : 1;
+    dims[rank] = {0, count, per_image, 0};
+    buffer = halide_buffer_t{};
+    buffer.host = reinterpret_cast<uint8_t*>(values);
+    buffer.type = halide_type_t(halide_type_float, 32);
+    buffer.dimensions = rank + 1;
+    buffer.dim = dims;
 }
 
 }  // namespace
@@ -54,7 +75,7 @@ std::vector<int64_t> logical_shape(const Shape& s) {
 
 Tensor to_storage(const NchwBatch& b) {
     Tensor t(batch_extents(b.shape, b.n));
-    transpose_images(b.values.data(), t.data(), b.n, b.shape, true);
+    to_channels_innermost(b.values.data(), t.data(), b.n, b.shape);
     return t;
 }
 
@@ -70,18 +91,17 @@ const NchwBatch& NchwInference::run(const NchwBatch& input) {
     if (out_.n != input.n || images_.size() == 0) {
         out_ = {input.n, logical_shape(g.node(g.logits).shape), {}};
         images_ = Tensor(batch_extents(input.shape, input.n));
-        result_ = Tensor(batch_extents(out_.shape, input.n));
-        out_.values.resize(result_.size());
+        out_.values.resize(size_t(input.n * product(out_.shape)));
+        nchw_output_view(out_.values.data(), out_.n, out_.shape, output_, output_dims_);
     }
-    transpose_images(input.values.data(), images_.data(), input.n, input.shape, true);
-    params_.run(images_.raw(), result_.raw());
-    transpose_images(result_.data(), out_.values.data(), input.n, out_.shape, false);
+    to_channels_innermost(input.values.data(), images_.data(), input.n, input.shape);
+    params_.run(images_.raw(), &output_);
     return out_;
 }
 
 void NchwInference::rerun_pipeline() {
     if (images_.size() == 0) throw std::logic_error("NchwInference::rerun_pipeline before run");
-    params_.run(images_.raw(), result_.raw());
+    params_.run(images_.raw(), &output_);
 }
 
 NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {

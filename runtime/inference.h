@@ -38,8 +38,12 @@ public:
 private:
     const ModelState& state_;
     PreparedParams params_;
-    Tensor images_, result_;
+    Tensor images_;
     NchwBatch out_;
+    // out_.values as the pipeline's output buffer: the model program's pipeline writes its
+    // output in NCHW order itself (planar, compiler/lower/inference.h), so no copy follows.
+    halide_buffer_t output_{};
+    halide_dimension_t output_dims_[4]{};
 };
 
 // Runs the inference pipeline on `input` as it is (no input normalisation: the values are what

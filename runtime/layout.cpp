@@ -1,4 +1,4 @@
-// Blocked transposes between the NCHW and channels-innermost image layouts.
+// Blocked transposes from the NCHW image layout into the channels-innermost one.
 #include "runtime/layout.h"
 
 #include <algorithm>
@@ -19,9 +19,7 @@ constexpr int64_t block = 16;
 // plain stores first had to take every line back from the other core's cache. Streaming stores,
 // `bench`, alternated: 3x3 64->64 @56 (0.8 MB) 0.735 -> 0.701 ms, depthwise 144 @56 (1.8 MB)
 // 0.513 -> 0.429 ms, 128 @28 (0.4 MB) 0.709 -> 0.699 ms, the ResNet stem's 3 channels (0.6 MB,
-// scalar) 0.063 -> 0.051 ms for the copy alone; 512 @7 (0.1 MB) no change. The copy back
-// to NCHW keeps plain stores: its caller reads the result next (streaming it measured 2-3% slower
-// on the ResNet stem's 3.2 MB output).
+// scalar) 0.063 -> 0.051 ms for the copy alone; 512 @7 (0.1 MB) no change.
 constexpr int64_t streaming_bytes = 256 * 1024;
 
 void transpose_scalar(const float* from, float* to, int64_t rows, int64_t cols, int64_t r0,
@@ -145,11 +143,6 @@ void nchw_to_channels_last(const float* from, float* to, int64_t n, int64_t chan
                            int64_t pixels, const ParallelFor& parallel) {
     const bool streaming = n * channels * pixels * int64_t(sizeof(float)) >= streaming_bytes;
     transpose_matrices(from, to, n, channels, pixels, parallel, streaming);
-}
-
-void channels_last_to_nchw(const float* from, float* to, int64_t n, int64_t channels,
-                           int64_t pixels, const ParallelFor& parallel) {
-    transpose_matrices(from, to, n, pixels, channels, parallel, false);
 }
 
 }  // namespace cnnc::runtime

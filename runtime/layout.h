@@ -1,4 +1,4 @@
-// Copies between PyTorch's NCHW image layout and cnnc's channels-innermost storage order.
+// The copy from PyTorch's NCHW image layout into cnnc's channels-innermost storage order.
 #pragma once
 
 #include <cstdint>
@@ -14,13 +14,12 @@ using ParallelFor = std::function<void(int64_t count, const TaskBody& body)>;
 void serial_for(int64_t count, const TaskBody& body);
 
 // n images of `channels` planes of `pixels` values each (C, H*W) into pixels of `channels`
-// adjacent values (H*W, C), and back. `from` and `to` must not overlap. The copy is split into
-// tasks of whole blocks, which `parallel` runs. Into the channels-innermost order, copies of
-// 256 KB and more use streaming stores: the destination is not left in the caches (it is the
-// pipeline's input, read next on any core).
+// adjacent values (H*W, C). `from` and `to` must not overlap. The copy is split into tasks of
+// whole blocks, which `parallel` runs. Copies of 256 KB and more use streaming stores: the
+// destination is not left in the caches (it is the pipeline's input, read next on any core).
+// No copy goes the other way: the model program's pipeline writes its output in NCHW order
+// itself (lower::OutputOrder::planar).
 void nchw_to_channels_last(const float* from, float* to, int64_t n, int64_t channels,
-                           int64_t pixels, const ParallelFor& parallel = serial_for);
-void channels_last_to_nchw(const float* from, float* to, int64_t n, int64_t channels,
                            int64_t pixels, const ParallelFor& parallel = serial_for);
 
 }  // namespace cnnc::runtime

@@ -77,6 +77,12 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
                      const Target& target, const ParamsFor& params) {
     if (target.has_gpu_feature()) return gpu::schedule_kernel(k, g, s, target);  // no records
     auto params_of = [&](const ir::Node& n) { return params ? params(n) : ScheduleParams{}; };
+    // The stage that writes the kernel's output is told when that is planar (cpu/templates.h).
+    auto output_params = [&](const ir::Node& n) {
+        ScheduleParams p = params_of(n);
+        if (k.planar_output && !s.probabilities) p.values["planar"] = 1;
+        return p;
+    };
     std::optional<LoopLevel> producer_at;
     for (int i : s.nodes) {
         const ir::Node& n = g.node(i);
@@ -94,14 +100,15 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
         const bool output = k.values[size_t(i)].name() == k.output.name();
         if (consumer)
             producer_at = schedule_consumer(k, k.values[size_t(i)], n, g.node(s.fused_producer),
-                                            target, params_of(n), epilogue);
+                                            target, output_params(n), epilogue);
         else if (epilogue || (output && n.op == Op::conv2d))
-            schedule_output_conv(k, k.values[size_t(i)], n, target, params_of(n), epilogue);
+            schedule_output_conv(k, k.values[size_t(i)], n, target, output_params(n), epilogue);
         // A point-wise output (a ResNet block's sum, read by two layers) is written, not inlined.
         else if (i == s.output && !s.probabilities && is_pointwise(n.op))
-            cpu::schedule_elementwise(k.values[size_t(i)], n, target);
+            cpu::schedule_elementwise(k.values[size_t(i)], n, target, output_params(n));
         else
-            schedule_node(k.values[size_t(i)], n, target, params_of(n));
+            schedule_node(k.values[size_t(i)], n, target,
+                          output ? output_params(n) : params_of(n));
     }
     if (s.fused_producer >= 0) {
         const ir::Node& p = g.node(s.fused_producer);

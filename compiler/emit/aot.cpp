@@ -37,12 +37,18 @@ Module kernels_module(const ir::Graph& g, const lower::InferencePipeline& p, con
     return link_modules(kernels_library(g) + suffix, modules);
 }
 
+// The model program's inference writes an image-shaped output planar, as its callers
+// (runtime/inference.h) want it; an exported library's stays channels innermost, as its header
+// says.
+constexpr lower::OutputOrder program_output = lower::OutputOrder::planar;
+
 // The tuned records that apply to the target (records are keyed by the target as given, before
 // NoRuntime is added); why others of the model's layers were ignored goes to stderr.
 lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& target,
+                                             lower::OutputOrder order,
                                              const std::string& records_dir = "",
                                              int fixed_batch = 0) {
-    lower::InferencePipeline p = lower::build_inference(g);
+    lower::InferencePipeline p = lower::build_inference(g, order);
     if (fixed_batch > 0)
         for (lower::KernelPipeline& k : p.kernels) lower::fix_batch(k, fixed_batch);
     const schedules::RecordSet records(records_dir, target.without_feature(Target::NoRuntime)
@@ -119,7 +125,7 @@ Target without_runtime(const Target& t) { return t.with_feature(Target::NoRuntim
 
 void emit_inference(const ir::Graph& g, const Artifacts& a) {
     const Target target = without_runtime(a.target);
-    lower::InferencePipeline p = scheduled_inference(g, target, a.records_dir);
+    lower::InferencePipeline p = scheduled_inference(g, target, program_output, a.records_dir);
     compile_library(kernels_module(g, p, target), kernels_library(g), a);
     const std::filesystem::path dir(a.out_dir);
     write_text(dir / (inference_function(g) + ".h"), plan_header(g));
@@ -131,7 +137,8 @@ passes::Partition emit_inference_variant(const ir::Graph& g, const Target& targe
                                          const std::string& library,
                                          const std::string& records_dir) {
     const Target t = without_runtime(target);
-    lower::InferencePipeline p = scheduled_inference(g, t, records_dir, fixed_batch);
+    lower::InferencePipeline p = scheduled_inference(g, t, lower::OutputOrder::channels_innermost,
+                                                     records_dir, fixed_batch);
     kernels_module(g, p, t, suffix).compile({{OutputFileType::static_library, library}});
     return p.partition;
 }
@@ -162,12 +169,13 @@ void emit_optimizers(const Artifacts& a) {
 
 std::string inference_stmt(const ir::Graph& g, const Target& target,
                            const std::string& records_dir) {
-    lower::InferencePipeline p = scheduled_inference(g, target, records_dir);
+    lower::InferencePipeline p = scheduled_inference(g, target, program_output, records_dir);
     return stmt_of(kernels_module(g, p, target), kernels_library(g));
 }
 
 std::string inference_plan(const ir::Graph& g, const Target& target) {
-    return plan_source(g, passes::partition_inference(g), target.to_string());
+    return plan_source(g, lower::build_inference(g, program_output).partition,
+                       target.to_string());
 }
 
 std::string train_step_stmt(const ir::Graph& g, const Target& target) {

@@ -1,6 +1,8 @@
 // Building the inference pipeline from the graph IR.
 #include "compiler/lower/inference.h"
 
+#include <algorithm>
+
 #include "compiler/lower/lower.h"
 #include "compiler/passes/fold_batch_norm.h"
 #include "compiler/passes/weight_packing.h"
@@ -95,11 +97,18 @@ ImageParam value_input(const Shape& s, const std::string& name) {
 
 namespace {
 
-// Fixes the non-batch extents of a pipeline's output buffer.
-void declare_output(Func f, const Shape& s) {
+// Fixes the non-batch extents of a pipeline's output buffer and, where it is planar, its strides
+// (the batch's too: images lie one after another).
+void declare_output(Func f, const Shape& s, bool planar) {
     std::vector<int64_t> extents = storage_extents(s);
-    for (size_t d = 0; d < extents.size(); ++d)
-        f.output_buffer().dim(int(d)).set_bounds(0, int(extents[d]));
+    OutputImageParam out = f.output_buffer();
+    for (size_t d = 0; d < extents.size(); ++d) out.dim(int(d)).set_bounds(0, int(extents[d]));
+    if (!planar) return;
+    const int c = int(s.channels()), w = int(s.width()), h = int(s.height());
+    out.dim(0).set_stride(w * h);
+    out.dim(1).set_stride(1);
+    out.dim(2).set_stride(w);
+    out.dim(3).set_stride(c * w * h);
 }
 
 }  // namespace
@@ -114,7 +123,7 @@ void KernelPipeline::bind_param(size_t i, const Buffer<float>& canonical) {
     params.at(i).set(packed.at(i) ? pack_weights(canonical) : canonical);
 }
 
-KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
+KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s, OutputOrder order) {
     KernelPipeline k;
     k.values.resize(g.nodes.size());
     for (size_t i = 0; i < s.inputs.size(); ++i) {
@@ -140,17 +149,41 @@ KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s) {
     const Shape& shape = g.node(s.output).shape;
     const Func& value = k.values.at(size_t(s.output));
     k.output = s.probabilities ? class_probabilities(value, shape) : value;
-    declare_output(k.output, shape);
+    k.planar_output = order == OutputOrder::planar && shape.rank == 3;
+    declare_output(k.output, shape, k.planar_output);
     return k;
 }
 
 std::string kernel_name(const ir::Graph& g, size_t k) { return g.name + "_k" + std::to_string(k); }
 
-InferencePipeline build_inference(const ir::Graph& g) {
+namespace {
+
+// Gives the last segment (the model's output) a kernel no other segment calls.
+void own_output_kernel(passes::Partition& p) {
+    passes::Segment& last = p.segments.back();
+    const int shared = int(std::count_if(p.segments.begin(), p.segments.end(),
+                                         [&](const passes::Segment& s) {
+                                             return s.kernel == last.kernel;
+                                         }));
+    if (shared == 1) return;
+    last.kernel = int(p.kernels.size());
+    p.kernels.push_back(int(p.segments.size()) - 1);
+}
+
+}  // namespace
+
+InferencePipeline build_inference(const ir::Graph& g, OutputOrder order) {
     InferencePipeline p;
     p.partition = passes::partition_inference(g);
-    for (int first : p.partition.kernels)
-        p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)]));
+    const bool planar = order == OutputOrder::planar && g.node(g.logits).shape.rank == 3;
+    if (planar) own_output_kernel(p.partition);
+    for (size_t k = 0; k < p.partition.kernels.size(); ++k) {
+        const int first = p.partition.kernels[k];
+        const bool writes_output = first == int(p.partition.segments.size()) - 1;
+        p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)],
+                                         planar && writes_output ? order
+                                                                 : OutputOrder::channels_innermost));
+    }
     return p;
 }
 
@@ -166,10 +199,13 @@ void fix_batch(KernelPipeline& k, int batch) {
 
 void replace_output(KernelPipeline& k, Func output) {
     const Internal::Parameter old = k.output.output_buffer().parameter();
-    for (int d = 0; d < old.dimensions(); ++d)
+    for (int d = 0; d < old.dimensions(); ++d) {
         if (old.min_constraint(d).defined() && old.extent_constraint(d).defined())
             output.output_buffer().dim(d).set_bounds(old.min_constraint(d),
                                                      old.extent_constraint(d));
+        if (old.stride_constraint(d).defined())
+            output.output_buffer().dim(d).set_stride(old.stride_constraint(d));
+    }
     k.output = output;
 }
 

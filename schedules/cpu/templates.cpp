@@ -45,6 +45,9 @@ struct WindowTile {
     // Tasks over blocks of channel vectors (and images), every row of the block inside: each
     // block's weights are read from memory once, not once per row (channel vectors only).
     bool channel_tasks = false;
+    // The stage's buffer is planar (x innermost): a tile of channel vectors is stored as vectors
+    // of its pixels, one per channel, rather than scattered a float at a time.
+    bool planar = false;
 };
 
 // Every stage of a window op follows one loop order: vector lanes innermost, then the register
@@ -55,23 +58,26 @@ void tile_window_stage(Stage s, Func f, const WindowTile& t, const std::vector<R
     Var ci("ci"), cv("cv"), cb("cb"), co("co"), xi("xi"), xo("xo"), yn("yn");
     std::vector<VarOrRVar> order;
     if (t.v.over_channels) {
+        // Planar: the tile's pixels are the vector, its channels unrolled.
+        const bool planar = t.planar && t.pixels > 1;
         if (t.vectors > 1) {
             // Vectors first, then blocks of vectors, each split guarded on its own: a guarded
             // split by lanes x vectors whose inner part is split again (Halide 14) lost its
             // guard when the channels were not a multiple of the block, and the last block
             // wrote past the channels into the next pixel.
             s.split(c, cb, ci, t.v.lanes, TailStrategy::GuardWithIf)
-                .vectorize(ci)
                 .split(cb, co, cv, t.vectors, TailStrategy::GuardWithIf)
                 .unroll(cv);
             order = {ci, cv};
         } else {
-            s.split(c, co, ci, t.v.lanes, TailStrategy::GuardWithIf).vectorize(ci);
+            s.split(c, co, ci, t.v.lanes, TailStrategy::GuardWithIf);
             order = {ci};
         }
+        planar ? s.unroll(ci) : s.vectorize(ci);
         if (t.pixels > 1) {
-            s.split(x, xo, xi, t.pixels, TailStrategy::GuardWithIf).unroll(xi);
-            order.push_back(xi);
+            s.split(x, xo, xi, t.pixels, TailStrategy::GuardWithIf);
+            planar ? s.vectorize(xi) : s.unroll(xi);
+            order.insert(planar ? order.begin() : order.end(), xi);
         }
         for (const RVar& r : reduction) order.push_back(r);
         // Innermost first: channels_outer lists co after (outside) the loop over pixel tiles.
@@ -116,6 +122,11 @@ WindowTile window_tile(const ir::Node& node, const Target& target, const Schedul
     t.vectors = t.v.over_channels ? int(std::clamp<int64_t>(p.get("vectors", 1), 1, blocks)) : 1;
     t.pixels = int(std::clamp<int64_t>(p.get("pixels", default_pixels), 1, node.shape.width()));
     t.channels_outer = p.get("channels_outer", 0) != 0;
+    if (p.get("planar", 0) != 0) {
+        t.v = {false, int(std::min<int64_t>(float_lanes(target), node.shape.width()))};
+        t.vectors = 1;
+        t.planar = true;
+    }
     return t;
 }
 
@@ -164,6 +175,7 @@ ConvTile conv_tile(const ir::Node& node, const Target& target, const SchedulePar
     const int pixels = p.get("pixels", std::min(8, (wide ? 21 : 12) / t.w.vectors));
     t.w.pixels = int(std::clamp<int64_t>(std::min(pixels, budget / t.w.vectors), 1, width));
     t.w.channels_outer = p.get("channels_outer", 0) != 0;
+    t.w.planar = p.get("planar", 0) != 0;
     t.taps_inner = p.get("taps_inner", 0) != 0;
     return t;
 }
@@ -284,7 +296,7 @@ Func schedule_conv2d_output(Func conv, const ir::Node& node, const Target& targe
     if (!computed_per_output_tile(conv, node, target, params)) {
         schedule_conv2d(conv, node, target, params);
         if (!epilogue) return conv;
-        schedule_elementwise(*epilogue, node, target);
+        schedule_elementwise(*epilogue, node, target, params);
         return *epilogue;
     }
     Func sums = accumulation(conv, node);
@@ -403,10 +415,13 @@ std::optional<LoopLevel> schedule_pool(Func pool, const ir::Node& node, const Ta
     return LoopLevel(pool, Var("yo"));
 }
 
-void schedule_elementwise(Func f, const ir::Node& node, const Target& target) {
+void schedule_elementwise(Func f, const ir::Node& node, const Target& target,
+                          const ScheduleParams& params) {
     f.compute_root();
     if (node.shape.rank == 3) {
-        tile_window_stage(f, f, window_tile(node, target, {}, 1), {});
+        ScheduleParams planar;
+        if (params.get("planar", 0)) planar.values["planar"] = 1;
+        tile_window_stage(f, f, window_tile(node, target, planar, 1), {});
         return;
     }
     std::vector<Var> a = f.args();  // f, n

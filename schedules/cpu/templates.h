@@ -1,4 +1,9 @@
 // CPU schedule templates per op family: chosen by shapes and target, never changing results.
+//
+// Every window and element-wise template also reads the parameter planar, which the tuner never
+// sets: schedules::schedule_kernel passes planar=1 to the stage that writes a planar output
+// (lower::OutputOrder::planar). A register tile then stores each channel's pixels as one vector;
+// any other such stage is vectorized over pixels.
 #pragma once
 
 #include <Halide.h>
@@ -68,8 +73,9 @@ std::optional<Halide::LoopLevel> schedule_pool(Halide::Func pool, const ir::Node
                                                const ir::Node* producer = nullptr);
 
 // A point-wise value computed once for several readers (a ResNet block's sum): vectorized like a
-// pool, one task per row.
-void schedule_elementwise(Halide::Func f, const ir::Node& node, const Halide::Target& target);
+// pool, one task per row. Of `params`, only planar is read.
+void schedule_elementwise(Halide::Func f, const ir::Node& node, const Halide::Target& target,
+                          const ScheduleParams& params = {});
 
 // Dense layer as a matrix product: output features vectorized, the input-feature reduction
 // innermost but one, batch in parallel.

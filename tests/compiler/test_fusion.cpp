@@ -73,9 +73,10 @@ struct Run {
     std::string epilogue_of, output;  // the last kernel's: its convolution's sums' and output's Funcs
 };
 
-Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params) {
+Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params,
+        lower::OutputOrder order = lower::OutputOrder::channels_innermost) {
     const Halide::Target target = Halide::get_jit_target_from_environment();
-    lower::InferencePipeline p = lower::build_inference(g);
+    lower::InferencePipeline p = lower::build_inference(g, order);
     schedules::schedule_inference(p, g, target, params);
     std::vector<Buf> values(g.nodes.size());
     values[size_t(g.input)] = in.images;
@@ -94,13 +95,16 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
         if (&s == &p.partition.segments.back()) {
             r.output_stmt = lowered_stmt(k, target);
             r.output = k.output.name();
-            // The Func that sums the convolution (a folded batch norm's scaling is inlined).
-            if (s.epilogue_of >= 0)
+            // The Func that sums the convolution (a folded batch norm's scaling is inlined); a
+            // kernel shared with an earlier segment holds that one's nodes.
+            if (s.epilogue_of >= 0 && k.values[size_t(s.epilogue_of)].defined())
                 r.epilogue_of = schedules::accumulation(k.values[size_t(s.epilogue_of)],
                                                         g.node(s.epilogue_of))
                                     .name();
         }
-        Buf out(extents_of(g.node(s.output).shape, 3));
+        // A planar output: x innermost, then y, c and n.
+        Buf out = k.planar_output ? Buf(extents_of(g.node(s.output).shape, 3), std::vector<int>{1, 2, 0, 3})
+                                  : Buf(extents_of(g.node(s.output).shape, 3));
         Halide::Pipeline(k.output).realize(out, target);
         values[size_t(s.output)] = out;
         r.out = out;
@@ -108,12 +112,13 @@ Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params
     return r;
 }
 
+// Compared value by value at the same coordinates, whatever order either is stored in.
 double worst_difference(const Buf& a, const Buf& b) {
     REQUIRE(a.number_of_elements() == b.number_of_elements());
     double worst = 0;
-    for (int64_t i = 0; i < int64_t(a.number_of_elements()); ++i)
-        worst = std::max(worst, double(std::abs(a.data()[i] - b.data()[i])) /
-                                    std::max(1.0, double(std::abs(b.data()[i]))));
+    a.for_each_element([&](const int* at) {
+        worst = std::max(worst, double(std::abs(a(at) - b(at))) / std::max(1.0, double(std::abs(b(at)))));
+    });
     return worst;
 }
 
@@ -305,4 +310,120 @@ TEST_CASE("a residual sum and its ReLU are computed per tile of the block's last
         for (int64_t i = 0; i < int64_t(out.number_of_elements()); ++i) zeros += out.data()[i] == 0;
         CHECK(zeros > 0);
     });
+}
+
+namespace {
+
+// The model's output written planar (lower::OutputOrder::planar) under the templates' defaults
+// and the candidates the tuner tries for `last` (the node whose stage writes it): all of them, or
+// (to keep the suite short) the first (up front: wrap=0 or fuse=0) and the last (the widest
+// tile), against the same kernels writing it channels innermost: the same values at every
+// coordinate.
+void check_planar_output(const Model& m, const std::string& last, bool every_candidate = true) {
+    const ir::Graph g = passes::build_graph(m);
+    const Inputs in = random_inputs(g);
+    const Run channels = run(g, in, {});
+    const Run planar = run(g, in, {}, lower::OutputOrder::planar);
+    REQUIRE(planar.out.dimensions() == 4);
+    CHECK(planar.out.dim(1).stride() == 1);
+    CHECK(planar.out.dim(0).stride() == planar.out.dim(1).extent() * planar.out.dim(2).extent());
+    CHECK(worst_difference(planar.out, channels.out) < 1e-6);
+    const passes::Partition partition = passes::partition_inference(g);
+    const passes::Segment& out = partition.segments.back();
+    const int fused = out.fused_producer;
+    const ir::Node* node = nullptr;
+    for (const ir::Node& n : g.nodes)
+        if (n.name == last) node = &n;
+    REQUIRE(node);
+    std::vector<schedules::ScheduleParams> candidates = schedules::cpu::candidates(
+        *node, Halide::get_jit_target_from_environment(), fused >= 0 ? &g.node(fused) : nullptr);
+    if (!every_candidate && candidates.size() > 2)
+        candidates = {candidates.front(), candidates.back()};
+    for (const schedules::ScheduleParams& p : candidates) {
+        INFO(last << " " << p.text());
+        const Run tuned = run(g, in, consumer_params(last, p), lower::OutputOrder::planar);
+        CHECK(worst_difference(tuned.out, channels.out) < 1e-5);
+    }
+}
+
+}  // namespace
+
+TEST_CASE("a planar output holds the values a channels-innermost one does, under every tile") {
+    Model m("planar");
+    SUBCASE("a register tile and its activation; 13 pixels leave a tail") {
+        Tensor x = m.input({8, 13, 5});
+        relu(conv2d(x, {.filters = 48, .kernel = 3, .padding = same, .name = "conv"}));
+        check_planar_output(m, "conv");
+    }
+    SUBCASE("channels that fill no vector, without an activation") {
+        Tensor x = m.input({8, 13, 5});
+        conv2d(x, {.filters = 13, .kernel = 3, .padding = same, .name = "conv"});
+        check_planar_output(m, "conv", false);
+    }
+    SUBCASE("a depthwise convolution") {
+        Tensor x = m.input({32, 11, 6});
+        conv2d(x, {.filters = 32, .kernel = 3, .padding = same, .groups = 32, .name = "dw"});
+        check_planar_output(m, "dw", false);
+    }
+    SUBCASE("a folded batch norm and a residual sum, computed per tile") {
+        Tensor x = m.input({48, 13, 5});
+        Tensor c = conv2d(x, {.filters = 48, .kernel = 3, .padding = same, .bias = false,
+                              .name = "conv"});
+        add({batch_norm(c), x}, "sum");
+        check_planar_output(m, "conv", false);
+    }
+    SUBCASE("a pool that computes its convolution per block of rows") {
+        Tensor x = m.input({5, 13, 11});
+        x = relu(conv2d(x, {.filters = 32, .kernel = 3, .padding = same, .name = "conv"}));
+        max_pool(x, {.kernel = 2, .name = "pool"});
+        check_planar_output(m, "pool");
+    }
+    SUBCASE("a 1x1 convolution that computes the depthwise one before it") {
+        Tensor x = m.input({16, 9, 9});
+        x = conv2d(x, {.filters = 16, .kernel = 3, .padding = same, .groups = 16, .name = "dw"});
+        x = conv2d(relu(x), {.filters = 32, .kernel = 1, .name = "pw"});
+        check_planar_output(m, "pw", false);
+    }
+}
+
+TEST_CASE("per-pixel class probabilities written planar") {
+    Model m("planar_probabilities");
+    Tensor x = m.input({4, 10, 6});
+    softmax_cross_entropy(conv2d(x, {.filters = 3, .kernel = 3, .padding = same}));
+    const ir::Graph g = passes::build_graph(m);
+    const Inputs in = random_inputs(g);
+    const Run planar = run(g, in, {}, lower::OutputOrder::planar);
+    CHECK(planar.out.dim(1).stride() == 1);
+    CHECK(worst_difference(planar.out, run(g, in, {}).out) < 1e-6);
+}
+
+TEST_CASE("a planar output's kernel is the last segment's own, where it shared one") {
+    // Two equal layers at the end: one kernel for both, unless the last writes planar.
+    Model m("planar_shared");
+    Tensor x = m.input({16, 7, 5});
+    for (int i = 0; i < 2; ++i)
+        x = relu(conv2d(x, {.filters = 16, .kernel = 3, .padding = same}));
+    const ir::Graph g = passes::build_graph(m);
+    const passes::Partition shared = passes::partition_inference(g);
+    REQUIRE(shared.segments.size() == 2);
+    REQUIRE(shared.kernels.size() == 1);
+    const lower::InferencePipeline planar = lower::build_inference(g, lower::OutputOrder::planar);
+    CHECK(planar.kernels.size() == 2);
+    CHECK(planar.partition.segments[0].kernel == 0);
+    CHECK(planar.partition.segments[1].kernel == 1);
+    CHECK_FALSE(planar.kernels[0].planar_output);
+    CHECK(planar.kernels[1].planar_output);
+    const Inputs in = random_inputs(g);
+    CHECK(worst_difference(run(g, in, {}, lower::OutputOrder::planar).out, run(g, in, {}).out) <
+          1e-6);
+}
+
+TEST_CASE("a flat output is the same in both orders: nothing is planar") {
+    Model m("planar_flat");
+    Tensor x = m.input({3, 6, 6});
+    dense(flatten(conv2d(x, {.filters = 8, .kernel = 3})), {.units = 5});
+    const ir::Graph g = passes::build_graph(m);
+    const lower::InferencePipeline p = lower::build_inference(g, lower::OutputOrder::planar);
+    for (const lower::KernelPipeline& k : p.kernels) CHECK_FALSE(k.planar_output);
+    CHECK(p.kernels.size() == passes::partition_inference(g).kernels.size());
 }
