@@ -95,9 +95,11 @@ void check_on_device(const std::vector<Halide::Func>& outputs,
     CHECK(p.host_stores == 0);
 }
 
-// Every inference kernel of the graph, scheduled for the GPU (batch free, as the library has it).
-int check_inference(const ir::Graph& g) {
-    lower::InferencePipeline p = lower::build_inference(g);
+// Every inference kernel of the graph, scheduled for the GPU (batch free, as the library has it;
+// the model program writes an image-shaped output planar).
+int check_inference(const ir::Graph& g,
+                    lower::OutputOrder order = lower::OutputOrder::channels_innermost) {
+    lower::InferencePipeline p = lower::build_inference(g, order);
     schedules::schedule_inference(p, g, cuda_target());
     for (size_t k = 0; k < p.kernels.size(); ++k)
         check_on_device({p.kernels[k].output}, p.kernels[k].arguments(), lower::kernel_name(g, k));
@@ -143,6 +145,14 @@ Model families() {
     Tensor t = relu(transposed_conv2d(v, {.filters = 6, .kernel = 3}));
     Tensor h = dropout(flatten(global_avg_pool(t)), 0.2f);
     softmax_cross_entropy(dense(h, {.units = 5}));
+    return m;
+}
+
+// A convolution's activations as the model's output: an image, as a one-layer model has it.
+Model image_output() {
+    Model m("image_output");
+    Tensor x = m.input({3, 8, 8});
+    relu(conv2d(x, {.filters = 32, .kernel = 3, .padding = same}));
     return m;
 }
 
@@ -370,9 +380,11 @@ TEST_CASE("gpu: every other op family compiles with all work on the device") {
     const int inference = check_inference(g);
     const int training = check_training(g);
     const int pixels = check_inference(passes::build_graph(per_pixel()));
+    const int planar = check_inference(passes::build_graph(per_pixel()), lower::OutputOrder::planar) +
+                       check_inference(passes::build_graph(image_output()), lower::OutputOrder::planar);
     MESSAGE("families: " << inference << " inference and " << training << " training kernels, "
-                         << "per_pixel: " << pixels << " inference kernels in "
-                         << seconds_since(start) << " s");
+                         << "per_pixel: " << pixels << " inference kernels, planar outputs: "
+                         << planar << " kernels in " << seconds_since(start) << " s");
 }
 
 TEST_CASE("gpu: a stage left without GPU loops is seen running on the host") {
