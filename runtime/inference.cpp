@@ -45,29 +45,27 @@ std::vector<int64_t> batch_extents(const std::vector<int64_t>& chw, int64_t n) {
     return e;
 }
 
-// `values` (n outputs of logical shape `chw`, NCHW) as the buffer the model program's pipeline
-// writes: dimensions (c, x, y, n) with planar strides, or (f, n).
-void nchw_output_view(float* values, int64_t n, const std::vector<int64_t>& chw,
-                      halide_buffer_t& buffer, halide_dimension_t* dims) {
-    const int32_t count = int32_t(n), per_image = int32_t(product(chw));
-    if (chw.size() == 3) {
-        const int32_t c = int32_t(chw[0]), h = int32_t(chw[1]), w = int32_t(chw[2]);
-        dims[0] = {0, c, h * w, 0};
-        dims[1] = {0, w, 1, 0};
-        dims[2] = {0, h, w, 0};
-    } else {
-        dims[0] = {0, per_image, 1, 0};
-    }
-    const int rank = chw.size() == 3 ? 3 : 1;
-    dims[rank] = {0, count, per_image, 0};
-    buffer = halide_buffer_t{};
-    buffer.host = reinterpret_cast<uint8_t*>(values);
-    buffer.type = halide_type_t(halide_type_float, 32);
-    buffer.dimensions = rank + 1;
-    buffer.dim = dims;
-}
-
 }  // namespace
+
+void NchwView::point(const float* values, int64_t n, const std::vector<int64_t>& chw) {
+    const int32_t count = int32_t(n), per_image = int32_t(product(chw));
+    const bool image = chw.size() == 3;
+    if (image) {
+        const int32_t c = int32_t(chw[0]), h = int32_t(chw[1]), w = int32_t(chw[2]);
+        dims_[0] = {0, c, h * w, 0};
+        dims_[1] = {0, w, 1, 0};
+        dims_[2] = {0, h, w, 0};
+    } else {
+        dims_[0] = {0, per_image, 1, 0};
+    }
+    const int rank = image ? 3 : 1;
+    dims_[rank] = {0, count, per_image, 0};
+    buffer_ = halide_buffer_t{};
+    buffer_.host = reinterpret_cast<uint8_t*>(const_cast<float*>(values));
+    buffer_.type = halide_type_t(halide_type_float, 32);
+    buffer_.dimensions = rank + 1;
+    buffer_.dim = dims_;
+}
 
 std::vector<int64_t> logical_shape(const Shape& s) {
     return std::vector<int64_t>(s.dims.begin(), s.dims.begin() + s.rank);
@@ -88,20 +86,18 @@ const NchwBatch& NchwInference::run(const NchwBatch& input) {
     if (input.shape != in_shape)
         throw DataError(g.name + " expects input images of " + shape_text(in_shape) + ", not " +
                         shape_text(input.shape));
-    if (out_.n != input.n || images_.size() == 0) {
+    if (int64_t(input.values.size()) != input.n * product(input.shape))
+        throw std::logic_error("NchwInference: " + std::to_string(input.values.size()) +
+                               " values for " + std::to_string(input.n) + " images of " +
+                               shape_text(input.shape));
+    if (out_.n != input.n || out_.values.empty()) {
         out_ = {input.n, logical_shape(g.node(g.logits).shape), {}};
-        images_ = Tensor(batch_extents(input.shape, input.n));
         out_.values.resize(size_t(input.n * product(out_.shape)));
-        nchw_output_view(out_.values.data(), out_.n, out_.shape, output_, output_dims_);
+        output_.point(out_.values.data(), out_.n, out_.shape);
     }
-    to_channels_innermost(input.values.data(), images_.data(), input.n, input.shape);
-    params_.run(images_.raw(), &output_);
+    NchwView images(input.values.data(), input.n, input.shape);
+    params_.run(images.raw(), output_.raw());
     return out_;
-}
-
-void NchwInference::rerun_pipeline() {
-    if (images_.size() == 0) throw std::logic_error("NchwInference::rerun_pipeline before run");
-    params_.run(images_.raw(), &output_);
 }
 
 NchwBatch infer_nchw(const ModelState& state, const PipelineEntry& infer, const NchwBatch& input) {

@@ -23,27 +23,43 @@ std::vector<int64_t> logical_shape(const Shape& s);
 // The batch in cnnc's storage order, channels innermost ((c, x, y, n) or (f, n)).
 Tensor to_storage(const NchwBatch& batch);
 
-// Inference on NCHW batches that keeps its storage-order buffers from one call to the next while
-// the batch size stays the same (no allocation, zero fill or page faults per call), and makes
-// the layout copies on the pipelines' threads. It packs the weights the plan reads packed once,
-// so `state` must not change while it lives. `run` throws as infer_nchw does.
+// n tensors of logical shape `chw` (C,H,W or F) in NCHW order as a buffer of the model program's
+// inference pipeline, which reads and writes images planar (compiler/lower/inference.h,
+// ImageOrder::planar): dimensions (c, x, y, n) with planar strides, or (f, n). One-channel images
+// are the same memory in cnnc's (c, x, y, n) order. Pipelines never write their inputs, so an
+// input's values may be const. Not copyable: the buffer points at the view's own dimensions.
+class NchwView {
+public:
+    NchwView() = default;
+    NchwView(const float* values, int64_t n, const std::vector<int64_t>& chw) {
+        point(values, n, chw);
+    }
+    NchwView(const NchwView&) = delete;
+    NchwView& operator=(const NchwView&) = delete;
+    void point(const float* values, int64_t n, const std::vector<int64_t>& chw);
+    halide_buffer_t* raw() { return &buffer_; }
+
+private:
+    halide_buffer_t buffer_{};
+    halide_dimension_t dims_[4]{};
+};
+
+// Inference on NCHW batches that keeps its output buffer from one call to the next while the
+// batch size stays the same (no allocation, zero fill or page faults per call). The model
+// program's pipeline reads the images and writes the output in NCHW order itself
+// (compiler/lower/inference.h, ImageOrder::planar): no copy comes before or after it. It packs the
+// weights the plan reads packed once, so `state` must not change while it lives. `run` throws as
+// infer_nchw does.
 class NchwInference {
 public:
     NchwInference(const ModelState& state, const PipelineEntry& infer);
     const NchwBatch& run(const NchwBatch& input);
-    // The pipeline alone on the last input's storage-order copy, without the layout copies:
-    // what `bench` times as the kernels' share. Needs a `run` first.
-    void rerun_pipeline();
 
 private:
     const ModelState& state_;
     PreparedParams params_;
-    Tensor images_;
     NchwBatch out_;
-    // out_.values as the pipeline's output buffer: the model program's pipeline writes its
-    // output in NCHW order itself (planar, compiler/lower/inference.h), so no copy follows.
-    halide_buffer_t output_{};
-    halide_dimension_t output_dims_[4]{};
+    NchwView output_;  // of out_.values
 };
 
 // Runs the inference pipeline on `input` as it is (no input normalisation: the values are what

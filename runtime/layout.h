@@ -16,9 +16,9 @@ void serial_for(int64_t count, const TaskBody& body);
 // n images of `channels` planes of `pixels` values each (C, H*W) into pixels of `channels`
 // adjacent values (H*W, C). `from` and `to` must not overlap. The copy is split into tasks of
 // whole blocks, which `parallel` runs. Copies of 256 KB and more use streaming stores: the
-// destination is not left in the caches (it is the pipeline's input, read next on any core).
-// No copy goes the other way: the model program's pipeline writes its output in NCHW order
-// itself (lower::OutputOrder::planar).
+// destination is not left in the caches (it is a pipeline's input, read next on any core).
+// The training step takes its images so (`gradients`); the model program's inference reads and
+// writes NCHW itself (lower::ImageOrder::planar).
 void nchw_to_channels_last(const float* from, float* to, int64_t n, int64_t channels,
                            int64_t pixels, const ParallelFor& parallel = serial_for);
 

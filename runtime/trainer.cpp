@@ -17,6 +17,7 @@
 
 #include "runtime/early_stopping.h"
 #include "runtime/errors.h"
+#include "runtime/inference.h"
 #include "runtime/micro_batches.h"
 #include "runtime/optimizer.h"
 #include "runtime/progress.h"
@@ -372,7 +373,9 @@ Evaluation evaluate(const ModelState& state, const Pipelines& p, const Dataset& 
     for (int64_t first = 0; first < int64_t(indices.size()); first += batch) {
         int64_t count = std::min<int64_t>(batch, int64_t(indices.size()) - first);
         fill_images(data.images, indices, first, count, normalise, images);
-        prepared.run(images.raw_outer(count), probs.raw_outer(count));
+        // One channel (check_data_fits): the model program's NCHW images are the same memory.
+        NchwView planar(images.data(), count, logical_shape(g.node(g.input).shape));
+        prepared.run(planar.raw(), probs.raw_outer(count));
         for (int64_t i = 0; i < count; ++i) {
             const float* row = probs.data() + i * classes;
             const int64_t label = data.labels[size_t(indices[size_t(first + i)])];

@@ -81,6 +81,7 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
     auto output_params = [&](const ir::Node& n) {
         ScheduleParams p = params_of(n);
         if (k.planar_output && !s.probabilities) p.values["planar"] = 1;
+        if (k.planar_input && s.fused_producer < 0) p.values["planar_input"] = 1;
         return p;
     };
     std::optional<LoopLevel> producer_at;

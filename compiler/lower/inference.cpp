@@ -97,19 +97,25 @@ ImageParam value_input(const Shape& s, const std::string& name) {
 
 namespace {
 
-// Fixes the non-batch extents of a pipeline's output buffer and, where it is planar, its strides
+// Planar strides for a buffer of images of shape `s` (c, x, y, n): x innermost, then y, c and n
 // (the batch's too: images lie one after another).
+void declare_planar(OutputImageParam p, const Shape& s) {
+    const int c = int(s.channels()), w = int(s.width()), h = int(s.height());
+    p.dim(0).set_stride(w * h);
+    p.dim(1).set_stride(1);
+    p.dim(2).set_stride(w);
+    p.dim(3).set_stride(c * w * h);
+}
+
+// Fixes the non-batch extents of a pipeline's output buffer and, where it is planar, its strides.
 void declare_output(Func f, const Shape& s, bool planar) {
     std::vector<int64_t> extents = storage_extents(s);
     OutputImageParam out = f.output_buffer();
     for (size_t d = 0; d < extents.size(); ++d) out.dim(int(d)).set_bounds(0, int(extents[d]));
-    if (!planar) return;
-    const int c = int(s.channels()), w = int(s.width()), h = int(s.height());
-    out.dim(0).set_stride(w * h);
-    out.dim(1).set_stride(1);
-    out.dim(2).set_stride(w);
-    out.dim(3).set_stride(c * w * h);
+    if (planar) declare_planar(out, s);
 }
+
+bool is_image(const Shape& s) { return s.rank == 3; }
 
 }  // namespace
 
@@ -123,11 +129,17 @@ void KernelPipeline::bind_param(size_t i, const Buffer<float>& canonical) {
     params.at(i).set(packed.at(i) ? pack_weights(canonical) : canonical);
 }
 
-KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s, OutputOrder order) {
+KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s, ImageOrder order) {
     KernelPipeline k;
     k.values.resize(g.nodes.size());
+    const bool planar = order == ImageOrder::planar;
     for (size_t i = 0; i < s.inputs.size(); ++i) {
-        k.inputs.push_back(value_input(g.node(s.inputs[i]).shape, "in" + std::to_string(i)));
+        const Shape& shape = g.node(s.inputs[i]).shape;
+        k.inputs.push_back(value_input(shape, "in" + std::to_string(i)));
+        if (planar && s.inputs[i] == g.input && is_image(shape)) {
+            declare_planar(k.inputs.back(), shape);
+            k.planar_input = true;
+        }
         k.values[size_t(s.inputs[i])] = wrap(k.inputs.back(), "in" + std::to_string(i) + "_f");
     }
     std::vector<Func> param_funcs(g.params.size());
@@ -149,7 +161,7 @@ KernelPipeline build_kernel(const ir::Graph& g, const passes::Segment& s, Output
     const Shape& shape = g.node(s.output).shape;
     const Func& value = k.values.at(size_t(s.output));
     k.output = s.probabilities ? class_probabilities(value, shape) : value;
-    k.planar_output = order == OutputOrder::planar && shape.rank == 3;
+    k.planar_output = planar && s.output == g.logits && is_image(shape);
     declare_output(k.output, shape, k.planar_output);
     return k;
 }
@@ -158,32 +170,39 @@ std::string kernel_name(const ir::Graph& g, size_t k) { return g.name + "_k" + s
 
 namespace {
 
-// Gives the last segment (the model's output) a kernel no other segment calls.
-void own_output_kernel(passes::Partition& p) {
-    passes::Segment& last = p.segments.back();
-    const int shared = int(std::count_if(p.segments.begin(), p.segments.end(),
-                                         [&](const passes::Segment& s) {
-                                             return s.kernel == last.kernel;
-                                         }));
-    if (shared == 1) return;
-    last.kernel = int(p.kernels.size());
-    p.kernels.push_back(int(p.segments.size()) - 1);
+// Gives segment i a kernel no other segment calls.
+void own_kernel(passes::Partition& p, size_t i) {
+    passes::Segment& s = p.segments[i];
+    const auto same = [&](const passes::Segment& o) { return o.kernel == s.kernel; };
+    if (std::count_if(p.segments.begin(), p.segments.end(), same) == 1) return;
+    const bool first = p.kernels[size_t(s.kernel)] == int(i);
+    if (first) {  // the kernel's other segments move to a copy of their own
+        const int moved = int(p.kernels.size());
+        for (size_t j = i + 1; j < p.segments.size(); ++j)
+            if (p.segments[j].kernel == s.kernel) {
+                if (moved == int(p.kernels.size())) p.kernels.push_back(int(j));
+                p.segments[j].kernel = moved;
+            }
+        return;
+    }
+    s.kernel = int(p.kernels.size());
+    p.kernels.push_back(int(i));
 }
 
 }  // namespace
 
-InferencePipeline build_inference(const ir::Graph& g, OutputOrder order) {
+InferencePipeline build_inference(const ir::Graph& g, ImageOrder order) {
     InferencePipeline p;
     p.partition = passes::partition_inference(g);
-    const bool planar = order == OutputOrder::planar && g.node(g.logits).shape.rank == 3;
-    if (planar) own_output_kernel(p.partition);
-    for (size_t k = 0; k < p.partition.kernels.size(); ++k) {
-        const int first = p.partition.kernels[k];
-        const bool writes_output = first == int(p.partition.segments.size()) - 1;
-        p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)],
-                                         planar && writes_output ? order
-                                                                 : OutputOrder::channels_innermost));
-    }
+    if (order == ImageOrder::planar)
+        for (size_t i = 0; i < p.partition.segments.size(); ++i) {
+            const passes::Segment& s = p.partition.segments[i];
+            const bool reads_input =
+                std::find(s.inputs.begin(), s.inputs.end(), g.input) != s.inputs.end();
+            if (reads_input || s.output == g.logits) own_kernel(p.partition, i);
+        }
+    for (int first : p.partition.kernels)
+        p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)], order));
     return p;
 }
 

@@ -20,7 +20,8 @@ struct KernelPipeline {
     std::vector<Halide::Func> values;        // per graph node; the segment's nodes are defined
     std::vector<Halide::Func> precomputed;   // e.g. weights with batch norm folded in
     Halide::Func output;                     // the segment's value, or class probabilities
-    bool planar_output = false;  // the output, (c, x, y, n), stored planar (OutputOrder::planar)
+    bool planar_input = false;   // the model's input among `inputs`, stored planar (ImageOrder)
+    bool planar_output = false;  // the output, (c, x, y, n), stored planar (ImageOrder::planar)
 
     // Inputs in calling order: the input values, then the parameters.
     std::vector<Halide::Argument> arguments() const;
@@ -29,16 +30,17 @@ struct KernelPipeline {
     void bind_param(size_t i, const Halide::Buffer<float>& canonical);
 };
 
-// How the model's output is stored: channels innermost, as every value between kernels is, or,
-// for an image-shaped (C, H, W) output, planar: N, C, H, W as PyTorch holds it, x innermost, then
-// y, then c. The model program's `infer` reads and writes NCHW; a planar output saves it a copy
-// of the whole output (64 -> 64 channels @56: 0.056 ms of 0.70). Flat outputs are the same in
-// both orders.
-enum class OutputOrder { channels_innermost, planar };
+// How the model's images, its input and an image-shaped (C, H, W) output, are stored: channels
+// innermost, as every value between kernels is, or planar: N, C, H, W as PyTorch holds them, x
+// innermost, then y, then c. The model program's `infer` reads and writes NCHW; planar images
+// save it a copy of each (64 -> 64 channels @56: 0.056 ms for the input, 0.056 ms for the output,
+// of 0.70). Flat outputs are the same in both orders.
+enum class ImageOrder { channels_innermost, planar };
 
-// `order` applies to the segment's output; values between kernels are channels innermost.
+// `order` applies to the model's images the segment reads (Graph::input) or writes (its output
+// is Graph::logits); values between kernels are channels innermost.
 KernelPipeline build_kernel(const ir::Graph& graph, const passes::Segment& segment,
-                            OutputOrder order = OutputOrder::channels_innermost);
+                            ImageOrder order = ImageOrder::channels_innermost);
 
 // The inference library's kernels. A plan (emit/plan.cpp, runtime/plan.h) calls them in the
 // partition's order; one Halide pipeline for a whole network compiles in time that grows faster
@@ -76,10 +78,11 @@ std::vector<Halide::ImageParam> parameter_inputs(const ir::Graph& graph, const s
 // The images input, its per-sample extents fixed by the graph, batch free (estimated at 64).
 Halide::ImageParam image_input(const ir::Graph& graph);
 
-// With a planar output, the last segment gets a kernel of its own if it shared one (a model
-// ending in a layer equal to an earlier one), since only it writes planar.
+// With planar images, a segment that reads the model's input or writes its output gets a kernel
+// of its own if it shared one (a model beginning or ending with a layer equal to another one),
+// since only it reads or writes planar.
 InferencePipeline build_inference(const ir::Graph& graph,
-                                  OutputOrder order = OutputOrder::channels_innermost);
+                                  ImageOrder order = ImageOrder::channels_innermost);
 
 // Fixes the batch (last) extent of a kernel's value inputs and output: an exported library of
 // one batch size lets Halide drop the bounds arithmetic of a free extent.

@@ -2,7 +2,7 @@
 //
 // Every window and element-wise template also reads the parameter planar, which the tuner never
 // sets: schedules::schedule_kernel passes planar=1 to the stage that writes a planar output
-// (lower::OutputOrder::planar). A register tile then stores each channel's pixels as one vector;
+// (lower::ImageOrder::planar). A register tile then stores each channel's pixels as one vector;
 // any other such stage is vectorized over pixels.
 #pragma once
 

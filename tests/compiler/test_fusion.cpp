@@ -74,17 +74,22 @@ struct Run {
 };
 
 Run run(const ir::Graph& g, const Inputs& in, const schedules::ParamsFor& params,
-        lower::OutputOrder order = lower::OutputOrder::channels_innermost) {
+        lower::ImageOrder order = lower::ImageOrder::channels_innermost) {
     const Halide::Target target = Halide::get_jit_target_from_environment();
     lower::InferencePipeline p = lower::build_inference(g, order);
     schedules::schedule_inference(p, g, target, params);
     std::vector<Buf> values(g.nodes.size());
     values[size_t(g.input)] = in.images;
+    // The images as a kernel that reads them planar takes them: x innermost, then y, c and n.
+    Buf planar_images(extents_of(g.node(g.input).shape, 3), std::vector<int>{1, 2, 0, 3});
+    planar_images.copy_from(in.images);
     Run r;
     for (const passes::Segment& s : p.partition.segments) {
         lower::KernelPipeline& k = p.kernels.at(size_t(s.kernel));
         for (size_t i = 0; i < s.inputs.size(); ++i)
-            k.inputs[i].set(values.at(size_t(s.inputs[i])));
+            k.inputs[i].set(k.planar_input && s.inputs[i] == g.input
+                                ? planar_images
+                                : values.at(size_t(s.inputs[i])));
         for (size_t i = 0; i < s.params.size(); ++i)
             k.bind_param(i, in.params.at(size_t(s.params[i])));
         if (s.fused_producer >= 0) {
@@ -314,16 +319,17 @@ TEST_CASE("a residual sum and its ReLU are computed per tile of the block's last
 
 namespace {
 
-// The model's output written planar (lower::OutputOrder::planar) under the templates' defaults
-// and the candidates the tuner tries for `last` (the node whose stage writes it): all of them, or
-// (to keep the suite short) the first (up front: wrap=0 or fuse=0) and the last (the widest
-// tile), against the same kernels writing it channels innermost: the same values at every
-// coordinate.
+// The model's images read and written planar (lower::ImageOrder::planar) under the templates'
+// defaults and the candidates the tuner tries for `last` (the node whose stage writes the
+// output): all of them, or (to keep the suite short) the first (up front: wrap=0 or fuse=0) and
+// the last (the widest tile), against the same kernels with channels-innermost images: the same
+// values at every coordinate.
 void check_planar_output(const Model& m, const std::string& last, bool every_candidate = true) {
     const ir::Graph g = passes::build_graph(m);
     const Inputs in = random_inputs(g);
     const Run channels = run(g, in, {});
-    const Run planar = run(g, in, {}, lower::OutputOrder::planar);
+    const Run planar = run(g, in, {}, lower::ImageOrder::planar);
+    CHECK(lower::build_inference(g, lower::ImageOrder::planar).kernels.front().planar_input);
     REQUIRE(planar.out.dimensions() == 4);
     CHECK(planar.out.dim(1).stride() == 1);
     CHECK(planar.out.dim(0).stride() == planar.out.dim(1).extent() * planar.out.dim(2).extent());
@@ -341,17 +347,17 @@ void check_planar_output(const Model& m, const std::string& last, bool every_can
         candidates = {candidates.front(), candidates.back()};
     for (const schedules::ScheduleParams& p : candidates) {
         INFO(last << " " << p.text());
-        const Run tuned = run(g, in, consumer_params(last, p), lower::OutputOrder::planar);
+        const Run tuned = run(g, in, consumer_params(last, p), lower::ImageOrder::planar);
         CHECK(worst_difference(tuned.out, channels.out) < 1e-5);
     }
 }
 
 }  // namespace
 
-TEST_CASE("a planar output holds the values a channels-innermost one does, under every tile") {
+TEST_CASE("planar images give the values channels-innermost ones do, under every tile") {
     Model m("planar");
-    SUBCASE("a register tile and its activation; 13 pixels leave a tail") {
-        Tensor x = m.input({8, 13, 5});
+    SUBCASE("a register tile and its activation; 4 blocks of 3 rows, 13 pixels leave a tail") {
+        Tensor x = m.input({8, 12, 13});
         relu(conv2d(x, {.filters = 48, .kernel = 3, .padding = same, .name = "conv"}));
         check_planar_output(m, "conv");
     }
@@ -386,44 +392,65 @@ TEST_CASE("a planar output holds the values a channels-innermost one does, under
     }
 }
 
+TEST_CASE("a convolution that stages planar input rows runs blocks of rows as tasks") {
+    // 8 rows: 4 tasks of 2 rows, the padded input staged per block; 6 rows: no even count of 4
+    // or more divides them, a task per row.
+    for (int rows : {8, 6}) {
+        Model m("planar_rows");
+        Tensor x = m.input({5, rows, 11});
+        relu(conv2d(x, {.filters = 32, .kernel = 3, .padding = same, .name = "conv"}));
+        const ir::Graph g = passes::build_graph(m);
+        const Inputs in = random_inputs(g);
+        const Run planar = run(g, in, {}, lower::ImageOrder::planar);
+        INFO(rows << " rows");
+        CHECK((planar.output_stmt.find(".y.yi") != std::string::npos) == (rows == 8));
+        CHECK(worst_difference(planar.out, run(g, in, {}).out) < 1e-6);
+    }
+}
+
 TEST_CASE("per-pixel class probabilities written planar") {
     Model m("planar_probabilities");
     Tensor x = m.input({4, 10, 6});
     softmax_cross_entropy(conv2d(x, {.filters = 3, .kernel = 3, .padding = same}));
     const ir::Graph g = passes::build_graph(m);
     const Inputs in = random_inputs(g);
-    const Run planar = run(g, in, {}, lower::OutputOrder::planar);
+    const Run planar = run(g, in, {}, lower::ImageOrder::planar);
     CHECK(planar.out.dim(1).stride() == 1);
     CHECK(worst_difference(planar.out, run(g, in, {}).out) < 1e-6);
 }
 
-TEST_CASE("a planar output's kernel is the last segment's own, where it shared one") {
-    // Two equal layers at the end: one kernel for both, unless the last writes planar.
+TEST_CASE("the kernels that read or write planar images are their segments' own") {
+    // Three equal layers: one kernel for all, unless the first reads and the last writes planar.
     Model m("planar_shared");
     Tensor x = m.input({16, 7, 5});
-    for (int i = 0; i < 2; ++i)
+    for (int i = 0; i < 3; ++i)
         x = relu(conv2d(x, {.filters = 16, .kernel = 3, .padding = same}));
     const ir::Graph g = passes::build_graph(m);
     const passes::Partition shared = passes::partition_inference(g);
-    REQUIRE(shared.segments.size() == 2);
+    REQUIRE(shared.segments.size() == 3);
     REQUIRE(shared.kernels.size() == 1);
-    const lower::InferencePipeline planar = lower::build_inference(g, lower::OutputOrder::planar);
-    CHECK(planar.kernels.size() == 2);
-    CHECK(planar.partition.segments[0].kernel == 0);
-    CHECK(planar.partition.segments[1].kernel == 1);
-    CHECK_FALSE(planar.kernels[0].planar_output);
-    CHECK(planar.kernels[1].planar_output);
+    const lower::InferencePipeline planar = lower::build_inference(g, lower::ImageOrder::planar);
+    REQUIRE(planar.kernels.size() == 3);
+    for (int i = 0; i < 3; ++i) {
+        const lower::KernelPipeline& k = planar.kernels.at(size_t(planar.partition.segments[size_t(i)].kernel));
+        CHECK(k.planar_input == (i == 0));
+        CHECK(k.planar_output == (i == 2));
+    }
     const Inputs in = random_inputs(g);
-    CHECK(worst_difference(run(g, in, {}, lower::OutputOrder::planar).out, run(g, in, {}).out) <
+    CHECK(worst_difference(run(g, in, {}, lower::ImageOrder::planar).out, run(g, in, {}).out) <
           1e-6);
 }
 
-TEST_CASE("a flat output is the same in both orders: nothing is planar") {
+TEST_CASE("a flat output is the same in both orders: only the input is planar") {
     Model m("planar_flat");
     Tensor x = m.input({3, 6, 6});
     dense(flatten(conv2d(x, {.filters = 8, .kernel = 3})), {.units = 5});
     const ir::Graph g = passes::build_graph(m);
-    const lower::InferencePipeline p = lower::build_inference(g, lower::OutputOrder::planar);
+    const lower::InferencePipeline p = lower::build_inference(g, lower::ImageOrder::planar);
     for (const lower::KernelPipeline& k : p.kernels) CHECK_FALSE(k.planar_output);
+    CHECK(p.kernels.front().planar_input);
     CHECK(p.kernels.size() == passes::partition_inference(g).kernels.size());
+    const Inputs in = random_inputs(g);
+    CHECK(worst_difference(run(g, in, {}, lower::ImageOrder::planar).out, run(g, in, {}).out) <
+          1e-6);
 }

@@ -98,7 +98,7 @@ void check_on_device(const std::vector<Halide::Func>& outputs,
 // Every inference kernel of the graph, scheduled for the GPU (batch free, as the library has it;
 // the model program writes an image-shaped output planar).
 int check_inference(const ir::Graph& g,
-                    lower::OutputOrder order = lower::OutputOrder::channels_innermost) {
+                    lower::ImageOrder order = lower::ImageOrder::channels_innermost) {
     lower::InferencePipeline p = lower::build_inference(g, order);
     schedules::schedule_inference(p, g, cuda_target());
     for (size_t k = 0; k < p.kernels.size(); ++k)
@@ -380,8 +380,8 @@ TEST_CASE("gpu: every other op family compiles with all work on the device") {
     const int inference = check_inference(g);
     const int training = check_training(g);
     const int pixels = check_inference(passes::build_graph(per_pixel()));
-    const int planar = check_inference(passes::build_graph(per_pixel()), lower::OutputOrder::planar) +
-                       check_inference(passes::build_graph(image_output()), lower::OutputOrder::planar);
+    const int planar = check_inference(passes::build_graph(per_pixel()), lower::ImageOrder::planar) +
+                       check_inference(passes::build_graph(image_output()), lower::ImageOrder::planar);
     MESSAGE("families: " << inference << " inference and " << training << " training kernels, "
                          << "per_pixel: " << pixels << " inference kernels, planar outputs: "
                          << planar << " kernels in " << seconds_since(start) << " s");

@@ -17,8 +17,8 @@ eval_accuracy=$("$bin" eval --json | json_field test_accuracy)
 check "abs($eval_accuracy - $train_accuracy) < 1e-9" "eval reproduces the test accuracy ($eval_accuracy)"
 
 "$bin" bench --json > bench.log
-check "$(json_field infer_ms_batch1 < bench.log) > 0 and $(json_field infer_kernels_ms_batch1 < bench.log) > 0 and $(json_field train_images_per_second < bench.log) > 0" \
-      "bench reports infer_ms_batch1, infer_kernels_ms_batch1 and train_images_per_second"
+check "$(json_field infer_ms_batch1 < bench.log) > 0 and $(json_field train_images_per_second < bench.log) > 0" \
+      "bench reports infer_ms_batch1 and train_images_per_second"
 
 "$bin" export --out lib --json
 zcat "$data/t10k-images-idx3-ubyte.gz" > t10k-images
