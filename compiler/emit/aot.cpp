@@ -37,11 +37,6 @@ Module kernels_module(const ir::Graph& g, const lower::InferencePipeline& p, con
     return link_modules(kernels_library(g) + suffix, modules);
 }
 
-// The model program's inference writes an image-shaped output planar, as its callers
-// (runtime/inference.h) want it; an exported library's stays channels innermost, as its header
-// says.
-constexpr lower::ImageOrder program_images = lower::ImageOrder::planar;
-
 // The tuned records that apply to the target (records are keyed by the target as given, before
 // NoRuntime is added); why others of the model's layers were ignored goes to stderr.
 lower::InferencePipeline scheduled_inference(const ir::Graph& g, const Target& target,
@@ -125,7 +120,7 @@ Target without_runtime(const Target& t) { return t.with_feature(Target::NoRuntim
 
 void emit_inference(const ir::Graph& g, const Artifacts& a) {
     const Target target = without_runtime(a.target);
-    lower::InferencePipeline p = scheduled_inference(g, target, program_images, a.records_dir);
+    lower::InferencePipeline p = scheduled_inference(g, target, lower::program_images, a.records_dir);
     compile_library(kernels_module(g, p, target), kernels_library(g), a);
     const std::filesystem::path dir(a.out_dir);
     write_text(dir / (inference_function(g) + ".h"), plan_header(g));
@@ -169,12 +164,12 @@ void emit_optimizers(const Artifacts& a) {
 
 std::string inference_stmt(const ir::Graph& g, const Target& target,
                            const std::string& records_dir) {
-    lower::InferencePipeline p = scheduled_inference(g, target, program_images, records_dir);
+    lower::InferencePipeline p = scheduled_inference(g, target, lower::program_images, records_dir);
     return stmt_of(kernels_module(g, p, target), kernels_library(g));
 }
 
 std::string inference_plan(const ir::Graph& g, const Target& target) {
-    return plan_source(g, lower::build_inference(g, program_images).partition,
+    return plan_source(g, lower::build_inference(g, lower::program_images).partition,
                        target.to_string());
 }
 

@@ -37,6 +37,11 @@ struct KernelPipeline {
 // of 0.70). Flat outputs are the same in both orders.
 enum class ImageOrder { channels_innermost, planar };
 
+// The model program's inference (compiler/emit/aot.cpp), which `infer` calls with NCHW images,
+// and so what `tune` times; an exported library's images stay channels innermost, as its header
+// says.
+inline constexpr ImageOrder program_images = ImageOrder::planar;
+
 // `order` applies to the model's images the segment reads (Graph::input) or writes (its output
 // is Graph::logits); values between kernels are channels innermost.
 KernelPipeline build_kernel(const ir::Graph& graph, const passes::Segment& segment,

@@ -63,6 +63,14 @@ std::vector<int> batch_extents(const Shape& s, int batch) {
     return e;
 }
 
+// One of the model's images (its input, or an output of its shape) as the model program's
+// kernels take it (lower::program_images): planar, x innermost.
+Buffer<float> images(const Shape& s) {
+    const bool planar = lower::program_images == lower::ImageOrder::planar && s.rank == 3;
+    return planar ? Buffer<float>(batch_extents(s, 1), std::vector<int>{1, 2, 0, 3})
+                  : Buffer<float>(batch_extents(s, 1));
+}
+
 // Inputs and parameters of every kernel at batch 1: random values, fixed by a seed, so that
 // every candidate computes on the same numbers.
 struct Workload {
@@ -72,10 +80,13 @@ struct Workload {
 
     Workload(const ir::Graph& g, const passes::Partition& p) {
         std::mt19937 rng(7);
-        values[g.input] = random_buffer(batch_extents(g.node(g.input).shape, 1), rng, 1.0f);
+        values[g.input] = images(g.node(g.input).shape);
+        const Buffer<float> random = random_buffer(batch_extents(g.node(g.input).shape, 1), rng, 1);
+        values[g.input].copy_from(random);
         for (const passes::Segment& s : p.segments) {
             const Shape& shape = g.node(s.output).shape;
-            values[s.output] = Buffer<float>(batch_extents(shape, 1));
+            values[s.output] =
+                s.output == g.logits ? images(shape) : Buffer<float>(batch_extents(shape, 1));
         }
         for (const ir::Param& prm : g.params) {
             std::vector<int> e;
@@ -95,7 +106,7 @@ struct CompiledKernel {
 
     CompiledKernel(const ir::Graph& g, const passes::Segment& s, const Target& target,
                    const schedules::ParamsFor& params)
-        : kernel(lower::build_kernel(g, s)) {
+        : kernel(lower::build_kernel(g, s, lower::program_images)) {
         schedules::schedule_kernel(kernel, g, s, target, params);
         pipeline = Pipeline(kernel.output);
         pipeline.compile_jit(target);
@@ -286,7 +297,7 @@ public:
           o_(o),
           log_(log),
           start_(Clock::now()),
-          partition_(passes::partition_inference(g)),
+          partition_(lower::build_inference(g, lower::program_images).partition),
           workload_(g, partition_) {
         target_ = o.target == "host" ? get_host_target() : Target(o.target);
         if (target_.has_gpu_feature() && !host_supports_target_device(target_))
@@ -328,9 +339,13 @@ private:
 
     double left() const { return o_.budget_seconds - seconds_since(start_); }
 
+    // Journal entries are timings of kernels as this build's model programs run them: of these
+    // versions, and with the model's images planar (lower::program_images), which entries timed
+    // before kernels read and wrote NCHW do not say.
     std::string version_key() const {
         return schedules::cnnc_version() + " " + schedules::halide_version() + " r" +
-               std::to_string(schedules::template_revision);
+               std::to_string(schedules::template_revision) +
+               (lower::program_images == lower::ImageOrder::planar ? " planar-images" : "");
     }
 
     void read_journal() {
