@@ -77,7 +77,8 @@ void schedule_kernel(lower::KernelPipeline& k, const ir::Graph& g, const passes:
                      const Target& target, const ParamsFor& params) {
     if (target.has_gpu_feature()) return gpu::schedule_kernel(k, g, s, target);  // no records
     auto params_of = [&](const ir::Node& n) { return params ? params(n) : ScheduleParams{}; };
-    // The stage that writes the kernel's output is told when that is planar (cpu/templates.h).
+    // The stage that writes the kernel's output is told when that output is planar, and when the
+    // kernel reads the planar model input (cpu/templates.h).
     auto output_params = [&](const ir::Node& n) {
         ScheduleParams p = params_of(n);
         if (k.planar_output && !s.probabilities) p.values["planar"] = 1;

@@ -1,9 +1,11 @@
 // CPU schedule templates per op family: chosen by shapes and target, never changing results.
 //
-// Every window and element-wise template also reads the parameter planar, which the tuner never
-// sets: schedules::schedule_kernel passes planar=1 to the stage that writes a planar output
-// (lower::ImageOrder::planar). A register tile then stores each channel's pixels as one vector;
-// any other such stage is vectorized over pixels.
+// Two parameters the tuner never sets come from schedules::schedule_kernel, for the stage that
+// writes the kernel's output, where the model's images are planar (lower::ImageOrder::planar):
+// planar=1 where that output is planar (every window and element-wise template reads it: a
+// register tile then stores each channel's pixels as one vector, any other such stage is
+// vectorized over pixels), and planar_input=1 where the kernel reads the planar model input (a
+// convolution computed per output tile then stages its padded input per block of rows).
 #pragma once
 
 #include <Halide.h>
