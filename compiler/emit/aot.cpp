@@ -169,7 +169,7 @@ std::string inference_stmt(const ir::Graph& g, const Target& target,
 }
 
 std::string inference_plan(const ir::Graph& g, const Target& target) {
-    return plan_source(g, lower::build_inference(g, lower::program_images).partition,
+    return plan_source(g, lower::inference_partition(g, lower::program_images),
                        target.to_string());
 }
 

@@ -170,37 +170,36 @@ std::string kernel_name(const ir::Graph& g, size_t k) { return g.name + "_k" + s
 
 namespace {
 
-// Gives segment i a kernel no other segment calls.
+// Gives segment i a kernel no other segment calls; where i was its kernel's first segment, the
+// kernel's next segment becomes the one it is built from.
 void own_kernel(passes::Partition& p, size_t i) {
-    passes::Segment& s = p.segments[i];
-    const auto same = [&](const passes::Segment& o) { return o.kernel == s.kernel; };
-    if (std::count_if(p.segments.begin(), p.segments.end(), same) == 1) return;
-    const bool first = p.kernels[size_t(s.kernel)] == int(i);
-    if (first) {  // the kernel's other segments move to a copy of their own
-        const int moved = int(p.kernels.size());
-        for (size_t j = i + 1; j < p.segments.size(); ++j)
-            if (p.segments[j].kernel == s.kernel) {
-                if (moved == int(p.kernels.size())) p.kernels.push_back(int(j));
-                p.segments[j].kernel = moved;
-            }
-        return;
-    }
-    s.kernel = int(p.kernels.size());
+    const int old = p.segments[i].kernel;
+    const auto calls_old = [&](const passes::Segment& s) { return s.kernel == old; };
+    if (std::count_if(p.segments.begin(), p.segments.end(), calls_old) == 1) return;
+    p.segments[i].kernel = int(p.kernels.size());
     p.kernels.push_back(int(i));
+    if (p.kernels[size_t(old)] == int(i))
+        p.kernels[size_t(old)] =
+            int(std::find_if(p.segments.begin(), p.segments.end(), calls_old) - p.segments.begin());
 }
 
 }  // namespace
 
+passes::Partition inference_partition(const ir::Graph& g, ImageOrder order) {
+    passes::Partition p = passes::partition_inference(g);
+    if (order != ImageOrder::planar) return p;
+    for (size_t i = 0; i < p.segments.size(); ++i) {
+        const passes::Segment& s = p.segments[i];
+        const bool reads_input =
+            std::find(s.inputs.begin(), s.inputs.end(), g.input) != s.inputs.end();
+        if (reads_input || s.output == g.logits) own_kernel(p, i);
+    }
+    return p;
+}
+
 InferencePipeline build_inference(const ir::Graph& g, ImageOrder order) {
     InferencePipeline p;
-    p.partition = passes::partition_inference(g);
-    if (order == ImageOrder::planar)
-        for (size_t i = 0; i < p.partition.segments.size(); ++i) {
-            const passes::Segment& s = p.partition.segments[i];
-            const bool reads_input =
-                std::find(s.inputs.begin(), s.inputs.end(), g.input) != s.inputs.end();
-            if (reads_input || s.output == g.logits) own_kernel(p.partition, i);
-        }
+    p.partition = inference_partition(g, order);
     for (int first : p.partition.kernels)
         p.kernels.push_back(build_kernel(g, p.partition.segments[size_t(first)], order));
     return p;

@@ -83,9 +83,13 @@ std::vector<Halide::ImageParam> parameter_inputs(const ir::Graph& graph, const s
 // The images input, its per-sample extents fixed by the graph, batch free (estimated at 64).
 Halide::ImageParam image_input(const ir::Graph& graph);
 
-// With planar images, a segment that reads the model's input or writes its output gets a kernel
-// of its own if it shared one (a model beginning or ending with a layer equal to another one),
-// since only it reads or writes planar.
+// The partition the inference kernels follow: passes::partition_inference's, where, with planar
+// images, a segment that reads the model's input or writes its output gets a kernel of its own if
+// it shared one (a model beginning or ending with a layer equal to another one), since only it
+// reads or writes planar.
+passes::Partition inference_partition(const ir::Graph& graph, ImageOrder order);
+
+// The kernels of inference_partition(graph, order).
 InferencePipeline build_inference(const ir::Graph& graph,
                                   ImageOrder order = ImageOrder::channels_innermost);
 

@@ -297,7 +297,7 @@ public:
           o_(o),
           log_(log),
           start_(Clock::now()),
-          partition_(lower::build_inference(g, lower::program_images).partition),
+          partition_(lower::inference_partition(g, lower::program_images)),
           workload_(g, partition_) {
         target_ = o.target == "host" ? get_host_target() : Target(o.target);
         if (target_.has_gpu_feature() && !host_supports_target_device(target_))
