@@ -8,6 +8,7 @@
 
 #include "compiler/lower/inference.h"
 #include "compiler/lower/lower.h"
+#include "schedules/called_funcs.h"
 #include "schedules/cpu/templates.h"
 #include "schedules/gpu/templates.h"
 #include "schedules/schedule.h"
@@ -31,14 +32,6 @@ std::vector<Var> pure_vars_of_update(const Func& f, int update) {
     return out;
 }
 
-// The Func a stage computes or differentiates: "conv2d_1_padded$1_0_d_def__" -> "conv2d_1_padded".
-std::string base_name(const std::string& name) {
-    std::string base = name.substr(0, name.find('$'));
-    size_t d = base.find("_d_def__");
-    if (d != std::string::npos) base = base.substr(0, base.rfind('_', d - 1));
-    return base;
-}
-
 // Vector lanes over the innermost pure dimension, with guards so that any extent works (the
 // batch may be partial, channels may be few); tasks over the outermost.
 void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes) {
@@ -52,6 +45,7 @@ void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes)
 // not): a parameter's are exact, an activation's channels are.
 struct Extents {
     int first = 0, second = 0, third = 0, last = 0;
+    int64_t weight_bytes = 0;  // an activation's: of the largest convolution weights its sum reads
 };
 
 // Accumulators that fit the vector registers with room for the operands: 32 registers with
@@ -195,6 +189,30 @@ void weight_gradient_over_images(Func f, int u, const std::vector<Var>& pure, in
     read_images_innermost(partial, lanes, parameters);
 }
 
+// Weights larger than this (bytes) are read from cache only if a task keeps to one block of
+// channels across its images (below); it is a share of a 1 MiB L2.
+constexpr int64_t channels_outer_bytes = 256 * 1024;
+
+// A convolution (or its backward-data) whose weights do not fit the cache, with images as the
+// outer loop, streams all of them from memory for every row of every image: ResNet-18's 512
+// channels at 4x4 pixels ran at 7% of peak. Its channel blocks go outside the images instead:
+// each block's slice of the weights (the tile's channels, every tap and summed channel) stays in
+// cache across a task's `task_images` images. Tasks over blocks of channels and of images.
+// Returns the tasks' loop, where each task copies the slice of the weights it reads
+// (weight_slices_per_task).
+LoopLevel channel_blocks_outside_images(Func f, Stage s, std::vector<VarOrRVar> order,
+                                        const std::vector<Var>& pure, int task_images) {
+    const Var channels = pure.front(), images = pure.back();
+    Var images_outer(images.name() + "_o"), images_inner(images.name() + "_i"), tasks("tasks");
+    s.split(images, images_outer, images_inner, task_images, TailStrategy::GuardWithIf);
+    for (size_t i = 1; i + 1 < pure.size(); ++i) order.push_back(pure[i]);
+    order.push_back(images_inner);
+    order.push_back(channels);
+    order.push_back(images_outer);
+    s.reorder(order).fuse(channels, images_outer, tasks).parallel(tasks);
+    return LoopLevel(f, tasks);
+}
+
 // The gradients of a convolution (weights: a sum over pixels and images; backward-data: a sum over
 // output channels and taps) keep a register tile of accumulators across their whole reduction:
 // `vectors` vectors of the innermost pure dimension times an unrolled strip of the next (and, for
@@ -208,12 +226,17 @@ void weight_gradient_over_images(Func f, int u, const std::vector<Var>& pure, in
 // few channels keep vectors of channels, not of images: tile_over_images), fuse_tasks
 // (1: tasks over the two outermost pure dimensions fused, for more tasks than the outermost alone
 // gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
-// and registers (0: the tile accumulates in memory; default 1, where the tile's vectors are
-// whole). And for the whole kernel: parallel (0: no loop in parallel; run_serially).
+// registers (0: the tile accumulates in memory; default 1, where the tile's vectors are whole),
+// channels_outer (an activation's: 1, channel blocks outside the images,
+// channel_blocks_outside_images; default 1 where the weights it reads pass channels_outer_bytes)
+// and task_images (the images of one such task, default 16). And for the whole kernel: parallel
+// (0: no loop in parallel; run_serially).
 // `lanes`: of the channel vectors (fewer where the channels are few); `full_lanes`: the target's.
+// `weight_slices`: where the weights read by the stage named (f, or its tile's sums) are copied
+// per task, for channel blocks outside the images.
 void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int full_lanes,
                  const Extents& extents, Role role, const std::set<std::string>& parameters,
-                 const ScheduleParams& params) {
+                 const ScheduleParams& params, std::map<std::string, LoopLevel>& weight_slices) {
     const bool is_weight = role == Role::weight;
     const std::vector<RVar> rvars = f.rvars(u);
     Stage s = f.update(u);
@@ -266,17 +289,25 @@ void tile_update(Func f, int u, const std::vector<Var>& pure, int lanes, int ful
     // the input channels instead of streaming the whole batch's once per channel.
     const int block = is_weight && in_registers ? params.get("image_block", 4) : 0;
     RVar once("r_once"), whole("r_whole");
+    std::string reader = f.name();  // of the weights
     if (in_registers) {
         const Expr extent =
             block > 0 ? Expr(block) : f.function().update(u).schedule().rvars().back().extent;
         Func sums = sums_per_tile(s, rvars, extent, once, whole, tile, tile_vars);
         sums.compute_at(block > 0 ? LoopLevel(f, v0) : LoopLevel(f, once));
         tile_rvars = {once};
+        reader = sums.name();
     }
     tile(s);
     std::vector<VarOrRVar> order = tile_vars;
     if (block == 0)
         for (const RVar& r : tile_rvars) order.push_back(r);
+    if (role == Role::activation && pure.size() >= 3 &&
+        params.get("channels_outer", extents.weight_bytes > channels_outer_bytes ? 1 : 0)) {
+        weight_slices[reader] =
+            channel_blocks_outside_images(f, s, order, pure, params.get("task_images", 16));
+        return;
+    }
     for (const Var& p : pure) order.push_back(p);
     if (block > 0) order.push_back(once);
     s.reorder(order);
@@ -307,6 +338,23 @@ std::map<std::string, Role> tiled_reductions(const ir::Graph& g) {
         out[g.node(n.inputs[0]).op == Op::input ? "input"
                                                 : lower::func_name(g.node(n.inputs[0]))] =
             Role::activation;
+    }
+    return out;
+}
+
+// Per activation that a convolution computes or differentiates (its output, its padded input,
+// its input), the bytes of the largest convolution weights read in doing so.
+std::map<std::string, int64_t> convolution_weight_bytes(const ir::Graph& g) {
+    std::map<std::string, int64_t> out;
+    for (const ir::Param& p : g.params) {
+        const ir::Node& n = g.node(p.node);
+        if (n.op != Op::conv2d || p.role != "weight") continue;
+        int64_t bytes = int64_t(sizeof(float));
+        for (int64_t e : p.storage_extents()) bytes *= e;
+        const ir::Node& in = g.node(n.inputs[0]);
+        const std::string input = in.op == Op::input ? "input" : lower::func_name(in);
+        for (const std::string& base : {lower::func_name(n), n.name + "_padded", input})
+            out[base] = std::max(out[base], bytes);
     }
     return out;
 }
@@ -342,8 +390,12 @@ namespace {
 // for that consumer, turns those into contiguous vector loads. (Measured alone on a shared machine
 // it made no clear difference; the channel bounds below, which remove autodiff's clamps around
 // these loads, were what cut backward-data threefold. Kept because the loads are contiguous.)
-void transpose_conv_weights(const ir::Graph& g, std::map<std::string, Internal::Function>& stages,
-                            std::string& log) {
+// A reader in `weight_slices` (channel blocks outside the images) copies instead, per task, the
+// slice of its block, in the same order: its loads then walk that slice contiguously, where in
+// the whole copy they stride by all the channels (ResNet-18's 512 x 512 x 3 x 3: 2 KiB apart).
+// Its forward convolutions get such a slice too, in the weights' own order.
+void copy_conv_weights(const ir::Graph& g, std::map<std::string, Internal::Function>& stages,
+                       const std::map<std::string, LoopLevel>& weight_slices, std::string& log) {
     for (const ir::Param& p : g.params) {
         const ir::Node& n = g.node(p.node);
         if (n.op != Op::conv2d || p.role != "weight") continue;
@@ -352,12 +404,23 @@ void transpose_conv_weights(const ir::Graph& g, std::map<std::string, Internal::
         for (auto& [wname, wfn] : stages) {
             if (wname != base && wname.rfind(base + "$", 0) != 0) continue;
             Func weight(wfn);
+            std::vector<Var> a = weight.args();
             for (auto& [name, fn] : stages) {
-                if (name.find("_d_def__") == std::string::npos || name.rfind(base, 0) == 0) continue;
-                if (!Internal::find_direct_calls(fn).count(wname)) continue;
-                std::vector<Var> a = weight.args();
-                weight.in(Func(fn)).compute_root().reorder_storage({a[3], a[0], a[1], a[2]});
-                log += name + ": reads " + wname + " through a ci-innermost copy\n";
+                if (name.rfind(base, 0) == 0 || !Internal::find_direct_calls(fn).count(wname))
+                    continue;
+                const bool gradient = name.find("_d_def__") != std::string::npos;
+                auto slice = weight_slices.find(name);
+                if (!gradient && slice == weight_slices.end()) continue;
+                Func copy = weight.in(Func(fn));
+                if (gradient) copy.reorder_storage({a[3], a[0], a[1], a[2]});
+                if (slice == weight_slices.end()) {
+                    copy.compute_root();
+                    log += name + ": reads " + wname + " through a ci-innermost copy\n";
+                } else {
+                    copy.compute_at(slice->second);
+                    log += name + ": reads " + wname + " through a per-task copy of its slice" +
+                           (gradient ? ", ci innermost\n" : "\n");
+                }
             }
         }
     }
@@ -451,9 +514,12 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         }
         for (const auto& [base, channels] : activation_channels(*graph))
             extents[base] = {int(channels), 0, 0};
+        for (const auto& [base, bytes] : convolution_weight_bytes(*graph))
+            extents[base].weight_bytes = bytes;
     }
     const std::map<std::string, Role> tiled =
         graph ? tiled_reductions(*graph) : std::map<std::string, Role>{};
+    std::map<std::string, LoopLevel> weight_slices;
     for (auto& [name, fn] : stages) {
         Func f(fn);
         if (is_wrapper(fn) && !is_output(outputs, name)) {
@@ -473,11 +539,13 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         for (int u = 0; u < f.num_update_definitions(); ++u) {
             std::vector<Var> pure = pure_vars_of_update(f, u);
             if (tile)
-                tile_update(f, u, pure, lanes, full_lanes, e, role->second, parameters, params);
+                tile_update(f, u, pure, lanes, full_lanes, e, role->second, parameters, params,
+                            weight_slices);
             else
                 vectorize_and_parallelize(f.update(u), pure, lanes);
         }
-        log += name + ": compute_root, vectorize innermost pure dimension, parallel outermost\n";
+        log += name + ": compute_root, vectorize innermost pure dimension, parallel outermost" +
+               (tile && f.has_update_definition() ? ", updates tiled (tile_update)\n" : "\n");
     }
     if (graph) {
         bound_channels(*graph, stages, log);
@@ -486,7 +554,7 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
         for (const Func& out : outputs)
             for (const auto& [name, fn] : Internal::find_transitive_calls(out.function()))
                 stages.emplace(name, fn);
-        transpose_conv_weights(*graph, stages, log);
+        copy_conv_weights(*graph, stages, weight_slices, log);
     }
     if (params.get("parallel", 1) == 0) {
         run_serially(outputs);

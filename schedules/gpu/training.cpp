@@ -5,6 +5,7 @@
 
 #include "compiler/lower/inference.h"
 #include "compiler/lower/lower.h"
+#include "schedules/called_funcs.h"
 #include "schedules/gpu/templates.h"
 
 namespace cnnc::schedules::gpu {
@@ -23,15 +24,6 @@ bool is_output(const std::vector<Func>& outputs, const std::string& name) {
     for (const Func& f : outputs)
         if (f.name() == name) return true;
     return false;
-}
-
-// The Func a stage computes or differentiates: "conv2d_1_padded$1_0_d_def__" -> "conv2d_1_padded"
-// (autodiff works on a copy of the pipeline, whose Funcs carry a "$<k>" suffix).
-std::string base_name(const std::string& name) {
-    std::string base = name.substr(0, name.find('$'));
-    size_t d = base.find("_d_def__");
-    if (d != std::string::npos) base = base.substr(0, base.rfind('_', d - 1));
-    return base;
 }
 
 // Known extents of the first two dimensions of the Funcs (and their derivatives) a stage computes,

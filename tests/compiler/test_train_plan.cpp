@@ -7,12 +7,14 @@
 
 #include <cmath>
 #include <random>
+#include <sstream>
 
 #include "compiler/autodiff/train_kernels.h"
 #include "compiler/autodiff/train_step.h"
 #include "compiler/lower/inference.h"
 #include "compiler/passes/shape_inference.h"
 #include "dsl/dsl.h"
+#include "schedules/called_funcs.h"
 #include "schedules/schedule.h"
 
 using namespace cnnc;
@@ -142,7 +144,8 @@ void check_same(const std::vector<Buf>& got, const std::vector<Buf>& want, const
 
 // Random images, labels and parameters (batch norm variances positive), then both steps: the
 // plan under the default schedule, then with every knob of the convolution gradients' register
-// tiles away from its default, every loop serial (schedules do not change results). The
+// tiles away from its default, every loop serial, and with channel blocks outside the images
+// (each task copying its slice of the weights; schedules do not change results). The
 // residual model's channels fill whole vectors; the mixed model's 3 channels and its dense input
 // take the vectors of images.
 void check_plan_matches_whole_step(const Model& m, int batch) {
@@ -164,7 +167,8 @@ void check_plan_matches_whole_step(const Model& m, int batch) {
     const std::vector<schedules::ScheduleParams> schedules{
         {},
         {{{"vectors", 1}, {"strip", 2}, {"strip2", 1}, {"image_block", 2}, {"fuse_tasks", 1},
-          {"parallel", 0}}}};
+          {"parallel", 0}}},
+        {{{"channels_outer", 1}, {"task_images", 2}}}};
     for (const schedules::ScheduleParams& schedule : schedules) {
         INFO("schedule: " << schedule.text());
         Step plan = run_plan(g, images, labels, params, 7, schedule);
@@ -191,6 +195,57 @@ TEST_CASE("a residual stage at an even size: stride-2 convolutions and a shortcu
     y = relu(add({y, b}));
     softmax_cross_entropy(dense(flatten(global_avg_pool(y)), {.units = 5}));
     check_plan_matches_whole_step(m, 3);
+}
+
+TEST_CASE("the base name of a training stage") {
+    CHECK(schedules::base_name("conv2d_1_padded") == "conv2d_1_padded");
+    CHECK(schedules::base_name("conv2d_1_padded$1") == "conv2d_1_padded");
+    CHECK(schedules::base_name("conv2d_1_padded$1_0_d_def__") == "conv2d_1_padded");
+    CHECK(schedules::base_name("conv2d_1_padded_0_d_def__$2") == "conv2d_1_padded");
+    // A copy's "$1" turned into "_1" by autodiff, then the derivative made unique.
+    CHECK(schedules::base_name("layer3_0_conv1_weight_f_1_0_d_def__$1") ==
+          "layer3_0_conv1_weight_f");
+    CHECK(schedules::base_name("layer4_0_downsample_0_out$1_1_d_def__") ==
+          "layer4_0_downsample_0_out");
+    CHECK(schedules::base_name("sum$14_1_d_def__") == "sum");
+}
+
+// Kernels built again in one process (as the compiler builds the training step's kernels) get
+// Funcs renamed "<name>$<k>", which autodiff's derivatives carry as "<name>_<k>_..._d_def__":
+// every convolution's gradients still get register tiles.
+TEST_CASE("every convolution gradient is tiled in kernels built again in the process") {
+    Model m("tiled_again");
+    Tensor x = m.input({16, 8, 8});
+    Tensor a = relu(conv2d(x, {.filters = 32, .kernel = 3, .padding = same}));
+    a = conv2d(a, {.filters = 32, .kernel = 3, .padding = same});
+    softmax_cross_entropy(dense(flatten(global_avg_pool(a)), {.units = 5}));
+    ir::Graph g = passes::build_graph(m);
+    const passes::TrainPlan plan = passes::plan_training(g);
+    const Halide::Target target("x86-64-linux-avx2-fma");
+    for (int round = 0; round < 2; ++round) {
+        for (const passes::TrainCall& c : plan.calls) {
+            if (c.kind == passes::TrainCall::Kind::loss) continue;
+            const passes::Segment& s = plan.partition.segments[size_t(c.segment)];
+            autodiff::TrainKernel k =
+                c.kind == passes::TrainCall::Kind::forward
+                    ? autodiff::forward_kernel(g, s)
+                    : autodiff::backward_kernel(g, s, plan.backward_kernels[size_t(c.kernel)]);
+            const std::string log = schedules::schedule_training_stages(k.outputs, target, &g);
+            std::istringstream lines(log);
+            for (std::string line; std::getline(lines, line);) {
+                const std::string stage = line.substr(0, line.find(':'));
+                const bool conv_gradient = stage.rfind("conv2d", 0) == 0 &&
+                                           stage.find("_d_def__") != std::string::npos &&
+                                           stage.find("_output") == std::string::npos &&
+                                           (stage.find("weight_f") != std::string::npos ||
+                                            stage.find("_padded") != std::string::npos) &&
+                                           line.find("compute_root") != std::string::npos;
+                if (!conv_gradient) continue;
+                INFO("round " << round << ": " << line);
+                CHECK(line.find("updates tiled") != std::string::npos);
+            }
+        }
+    }
 }
 
 TEST_CASE("dropout, pooling and concatenation through the plan") {
