@@ -43,6 +43,7 @@ void vectorize_and_parallelize(Stage s, const std::vector<Var>& pure, int lanes)
 
 // The extents of a gradient's first three dimensions and its last where they are known (0 where
 // not): a parameter's are exact, an activation's channels are.
+// An activation's second is its width: of the region a convolution reads for its padded input.
 struct Extents {
     int first = 0, second = 0, third = 0, last = 0;
     int64_t weight_bytes = 0;  // an activation's: of the largest convolution weights its sum reads
@@ -63,16 +64,32 @@ struct UpdateTile {
 // their rows.
 enum class Role { activation, weight, matrix, dense_input };
 
+// A strip of `most` columns or fewer over a row of `width`: the whole row where it fits, else
+// the widest that leaves the least of a last, partial strip (a partial strip has too few sums to
+// hide the FMAs' latency; ResNet-18's 6-wide padded rows ran as 4 + 2 with a strip of 4).
+int row_strip(int width, int most) {
+    if (width <= most) return width;
+    int best = most;
+    for (int s = most; s > most / 2; --s)
+        if ((width + s - 1) / s * s - width < (width + best - 1) / best * best - width) best = s;
+    return best;
+}
+
 UpdateTile update_tile(const Extents& e, int lanes, bool in_registers, bool has_third, Role role,
                        const ScheduleParams& params) {
     const int budget = accumulator_budget(lanes);
     UpdateTile t;
-    const int default_strip = role == Role::matrix ? 8 : 4;
-    t.strip = params.get("strip", e.second > 0 && e.second <= 8 ? e.second : default_strip);
-    t.vectors = params.get("vectors", in_registers && e.first % (2 * lanes) == 0 &&
-                                              2 * t.strip <= budget ? 2 : 1);
+    int default_strip = role == Role::matrix ? 8 : 4;
+    if (role == Role::activation && e.second > 0)
+        default_strip = row_strip(e.second, budget / 2);  // with room for 2 vectors
+    else if (e.second > 0 && e.second <= 8)
+        default_strip = e.second;
+    t.strip = params.get("strip", default_strip);
+    t.vectors = params.get(
+        "vectors", in_registers && e.first % (2 * lanes) == 0 && 2 * t.strip <= budget ? 2 : 1);
     const int whole_kernel = has_third && e.third > 0 && e.third <= 8 ? e.third : 1;
-    t.strip2 = params.get("strip2", t.vectors * t.strip * whole_kernel <= budget ? whole_kernel : 1);
+    t.strip2 =
+        params.get("strip2", t.vectors * t.strip * whole_kernel <= budget ? whole_kernel : 1);
     return t;
 }
 
@@ -100,9 +117,10 @@ void read_images_innermost(Func sums, int lanes, const std::set<std::string>& pa
 
 // Storage order with `first` innermost, the others in their order.
 std::vector<Var> innermost(std::vector<Var> args, const Var& first) {
-    std::rotate(args.begin(),
-                std::find_if(args.begin(), args.end(), [&](const Var& a) { return a.same_as(first); }),
-                args.end());
+    std::rotate(
+        args.begin(),
+        std::find_if(args.begin(), args.end(), [&](const Var& a) { return a.same_as(first); }),
+        args.end());
     return args;
 }
 
@@ -171,8 +189,8 @@ void weight_gradient_over_images(Func f, int u, const std::vector<Var>& pure, in
     RVar outer("r_images"), inner("r_lane");
     Var lane("r_lane_v"), c = pure[0], column = pure[1], row = pure[2];
     Var cu(c.name() + "_ui"), columnu(column.name() + "_ui");
-    Func partial = s.split(rvars.back(), outer, inner, lanes, TailStrategy::GuardWithIf)
-                       .rfactor(inner, lane);
+    Func partial =
+        s.split(rvars.back(), outer, inner, lanes, TailStrategy::GuardWithIf).rfactor(inner, lane);
     const int strip = std::max(1, std::min(extents.second, budget / extents.first));
     partial.compute_root().reorder_storage(innermost(partial.args(), lane));
     for (Stage t : {Stage(partial), partial.update()}) {
@@ -221,16 +239,16 @@ LoopLevel channel_blocks_outside_images(Func f, Stage s, std::vector<VarOrRVar> 
 // (profiled, machine shared): backward-data of the 32->32 convolution went from 34 ms to 11 ms
 // per batch of 64 with one vector times 4 pixels; its weight gradient, 3 accumulators (16
 // channels x 3 taps) before, is one of 2 x 3 x 3.
-// Tunable (records.h, training_key): vectors, strip (default the second extent if at most 8,
-// else 4), strip2 (the third dimension's), image_block (a weight gradient's, below), images (0:
-// few channels keep vectors of channels, not of images: tile_over_images), fuse_tasks
-// (1: tasks over the two outermost pure dimensions fused, for more tasks than the outermost alone
-// gives; default 1 where that one has fewer than 4: the first layer's weights, 1 input channel)
-// registers (0: the tile accumulates in memory; default 1, where the tile's vectors are whole),
-// channels_outer (an activation's: 1, channel blocks outside the images,
-// channel_blocks_outside_images; default 1 where the weights it reads pass channels_outer_bytes)
-// and task_images (the images of one such task, default 16). And for the whole kernel: parallel
-// (0: no loop in parallel; run_serially).
+// Tunable (records.h, training_key): vectors, strip (default: an activation's row_strip of its
+// width; else the second extent if at most 8, else 4), strip2 (the third dimension's),
+// image_block (a weight gradient's, below), images (0: few channels keep vectors of channels, not
+// of images: tile_over_images), fuse_tasks (1: tasks over the two outermost pure dimensions
+// fused, for more tasks than the outermost alone gives; default 1 where that one has fewer than
+// 4: the first layer's weights, 1 input channel), registers (0: the tile accumulates in memory;
+// default 1, where the tile's vectors are whole), channels_outer (an activation's: 1, channel
+// blocks outside the images, channel_blocks_outside_images; default 1 where the weights it reads
+// pass channels_outer_bytes) and task_images (the images of one such task, default 16). And for
+// the whole kernel: parallel (0: no loop in parallel; run_serially).
 // `lanes`: of the channel vectors (fewer where the channels are few); `full_lanes`: the target's.
 // `weight_slices`: where the weights read by the stage named (f, or its tile's sums) are copied
 // per task, for channel blocks outside the images.
@@ -335,8 +353,7 @@ std::map<std::string, Role> tiled_reductions(const ir::Graph& g) {
         out[lower::func_name(n)] = Role::activation;  // the forward pass: the same reduction shape
         out[lower::argument_name(n.name + ".weight") + "_f"] = Role::weight;
         out[n.name + "_padded"] = Role::activation;
-        out[g.node(n.inputs[0]).op == Op::input ? "input"
-                                                : lower::func_name(g.node(n.inputs[0]))] =
+        out[g.node(n.inputs[0]).op == Op::input ? "input" : lower::func_name(g.node(n.inputs[0]))] =
             Role::activation;
     }
     return out;
@@ -439,6 +456,24 @@ std::map<std::string, int64_t> activation_channels(const ir::Graph& g) {
     return channels;
 }
 
+// The width of every activation, and of the region of its padded input that a convolution or a
+// pool reads (what its backward-data computes).
+std::map<std::string, int64_t> activation_widths(const ir::Graph& g) {
+    std::map<std::string, int64_t> widths{{"input", g.node(g.input).shape.width()}};
+    for (const ir::Node& n : g.nodes) {
+        if (n.op == Op::input || is_loss(n.op) || n.shape.rank != 3) continue;
+        widths[lower::func_name(n)] = n.shape.width();
+        const Window* w = nullptr;
+        if (const auto* conv = std::get_if<Conv2dAttrs>(&n.attrs); conv && n.op == Op::conv2d)
+            w = &conv->window;
+        if (const auto* pool = std::get_if<PoolAttrs>(&n.attrs)) w = &pool->window;
+        if (w)
+            widths[n.name + "_padded"] =
+                (n.shape.width() - 1) * w->stride_w + (w->kernel_w - 1) * w->dilation_w + 1;
+    }
+    return widths;
+}
+
 void bound_channels(const ir::Graph& g, std::map<std::string, Internal::Function>& stages,
                     std::string& log) {
     const std::map<std::string, int64_t> channels = activation_channels(g);
@@ -466,7 +501,8 @@ void run_serially(const std::vector<Func>& outputs) {
     }
     auto serial = [](Internal::Definition& d) {
         for (Internal::Dim& dim : d.schedule().dims())
-            if (dim.for_type == Internal::ForType::Parallel) dim.for_type = Internal::ForType::Serial;
+            if (dim.for_type == Internal::ForType::Parallel)
+                dim.for_type = Internal::ForType::Serial;
     };
     for (auto& [name, fn] : stages) {
         serial(fn.definition());
@@ -512,8 +548,11 @@ std::string schedule_training_stages(const std::vector<Func>& outputs, const Tar
             extents[name] = {extent(0), extent(1), extent(2), extent(p.extents.rank - 1)};
             parameters.insert(name);
         }
-        for (const auto& [base, channels] : activation_channels(*graph))
-            extents[base] = {int(channels), 0, 0};
+        const std::map<std::string, int64_t> widths = activation_widths(*graph);
+        for (const auto& [base, channels] : activation_channels(*graph)) {
+            auto width = widths.find(base);
+            extents[base] = {int(channels), width == widths.end() ? 0 : int(width->second), 0};
+        }
         for (const auto& [base, bytes] : convolution_weight_bytes(*graph))
             extents[base].weight_bytes = bytes;
     }
