@@ -217,7 +217,7 @@ constexpr int64_t channels_outer_bytes = 256 * 1024;
 // each block's slice of the weights (the tile's channels, every tap and summed channel) stays in
 // cache across a task's `task_images` images. Tasks over blocks of channels and of images.
 // Returns the tasks' loop, where each task copies the slice of the weights it reads
-// (weight_slices_per_task).
+// (copy_conv_weights).
 LoopLevel channel_blocks_outside_images(Func f, Stage s, std::vector<VarOrRVar> order,
                                         const std::vector<Var>& pure, int task_images) {
     const Var channels = pure.front(), images = pure.back();
