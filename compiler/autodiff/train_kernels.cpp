@@ -46,8 +46,7 @@ void lower_segment(const ir::Graph& g, const passes::Segment& s, LoweredSegment&
     for (size_t k = 0; k < s.inputs.size(); ++k) {
         const ir::Node& n = g.node(s.inputs[k]);
         l.inputs.push_back(lower::value_input(n.shape, "in" + std::to_string(k)));
-        l.input_funcs.push_back(
-            lower::wrap(l.inputs.back(), n.op == Op::input ? "input" : lower::func_name(n)));
+        l.input_funcs.push_back(lower::wrap(l.inputs.back(), lower::value_func_name(n)));
         l.values[size_t(s.inputs[k])] = l.input_funcs.back();
         l.take(l.inputs.back());
     }

@@ -96,6 +96,11 @@ std::vector<Halide::Func> lower_graph(const ir::Graph& graph, const Halide::Func
 // can collide with a math library symbol in the generated code.
 inline std::string func_name(const ir::Node& node) { return node.name + "_out"; }
 
+// The name of the Func a training kernel reads a node's value through: the images' is "input".
+inline std::string value_func_name(const ir::Node& node) {
+    return node.op == Op::input ? "input" : func_name(node);
+}
+
 // Pure variables d0, d1, ... for a Func of `rank` dimensions.
 std::vector<Halide::Var> dims_of(int rank);
 

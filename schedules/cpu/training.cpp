@@ -353,8 +353,7 @@ std::map<std::string, Role> tiled_reductions(const ir::Graph& g) {
         out[lower::func_name(n)] = Role::activation;  // the forward pass: the same reduction shape
         out[lower::argument_name(n.name + ".weight") + "_f"] = Role::weight;
         out[n.name + "_padded"] = Role::activation;
-        out[g.node(n.inputs[0]).op == Op::input ? "input" : lower::func_name(g.node(n.inputs[0]))] =
-            Role::activation;
+        out[lower::value_func_name(g.node(n.inputs[0]))] = Role::activation;
     }
     return out;
 }
@@ -368,8 +367,7 @@ std::map<std::string, int64_t> convolution_weight_bytes(const ir::Graph& g) {
         if (n.op != Op::conv2d || p.role != "weight") continue;
         int64_t bytes = int64_t(sizeof(float));
         for (int64_t e : p.storage_extents()) bytes *= e;
-        const ir::Node& in = g.node(n.inputs[0]);
-        const std::string input = in.op == Op::input ? "input" : lower::func_name(in);
+        const std::string input = lower::value_func_name(g.node(n.inputs[0]));
         for (const std::string& base : {lower::func_name(n), n.name + "_padded", input})
             out[base] = std::max(out[base], bytes);
     }

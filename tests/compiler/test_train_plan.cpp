@@ -211,8 +211,9 @@ TEST_CASE("the base name of a training stage") {
 }
 
 // Kernels built again in one process (as the compiler builds the training step's kernels) get
-// Funcs renamed "<name>$<k>", which autodiff's derivatives carry as "<name>_<k>_..._d_def__":
-// every convolution's gradients still get register tiles.
+// Funcs renamed "<name>$<k>", and their derivatives names built on those: every convolution's
+// gradients still get register tiles. (The "<name>_<k>_<update>_d_def__$<j>" form that ResNet-18's
+// later blocks showed is checked by base_name's cases above.)
 TEST_CASE("every convolution gradient is tiled in kernels built again in the process") {
     Model m("tiled_again");
     Tensor x = m.input({16, 8, 8});
